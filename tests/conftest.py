@@ -1,0 +1,20 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""Shared fixtures: the real AASCE split when it is beside the repository, and small synthetic phantom datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+AASCE_ROOT = Path(os.environ.get("SEG4REG_AASCE_ROOT", REPO.parent / "shared" / "aasce" / "boostnet_labeldata"))
+
+
+@pytest.fixture(scope="session")
+def aasce_root() -> Path:
+    """The real AASCE dataset root; tests using it skip where it is absent (people who clone the project lack it)."""
+    if not (AASCE_ROOT / "labels" / "training" / "angles.csv").is_file():
+        pytest.skip(f"AASCE data not found at {AASCE_ROOT} (set SEG4REG_AASCE_ROOT)")
+    return AASCE_ROOT
