@@ -18,3 +18,14 @@ def aasce_root() -> Path:
     if not (AASCE_ROOT / "labels" / "training" / "angles.csv").is_file():
         pytest.skip(f"AASCE data not found at {AASCE_ROOT} (set SEG4REG_AASCE_ROOT)")
     return AASCE_ROOT
+
+
+@pytest.fixture(scope="session")
+def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small phantom dataset in the AASCE layout (12 images, a quarter of radiograph size), shared by the session.
+
+    Tests must not modify it; copy it (``shutil.copytree``) to corrupt it.
+    """
+    from scripts.data.phantoms import make_phantoms
+
+    return make_phantoms(tmp_path_factory.mktemp("phantoms"), num=12, seed=3, size_scale=0.25)

@@ -1,0 +1,90 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""The repository commands scripts/cobb_angles.py and scripts/check_dataset.py, run as a person runs them."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(REPO / "scripts" / script), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def test_cobb_angles_writes_the_rule_and_compares(phantom_root, tmp_path):
+    out = tmp_path / "angles.csv"
+    result = _run("cobb_angles.py", phantom_root, "--split", "training", "--out", out, "--compare")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["filename", "angle1", "angle2", "angle3"] and len(rows) == 13
+    released = np.loadtxt(phantom_root / "labels" / "training" / "angles.csv", delimiter=",")
+    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), released, atol=0.01)
+    assert "largest difference" in result.stdout and "SMAPE" in result.stdout
+
+
+def test_cobb_angles_does_not_overwrite(phantom_root, tmp_path):
+    out = tmp_path / "angles.csv"
+    out.write_text("keep me")
+    result = _run("cobb_angles.py", phantom_root, "--out", out)
+    assert result.returncode == 2 and "--overwrite" in result.stderr
+    assert out.read_text() == "keep me"
+
+
+def test_cobb_angles_names_a_broken_dataset(phantom_root, tmp_path):
+    root = Path(shutil.copytree(phantom_root, tmp_path / "copy"))
+    name = (root / "labels" / "training" / "filenames.csv").read_text().splitlines()[0]
+    (root / "data" / "training" / name).unlink()
+    result = _run("cobb_angles.py", root, "--out", tmp_path / "a.csv")
+    assert result.returncode == 2 and name in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_dataset_is_quiet_on_sound_labels_and_lists_problems(phantom_root, tmp_path):
+    clean = _run("check_dataset.py", phantom_root)
+    assert clean.returncode == 0 and "0 problem(s)" in clean.stdout
+    root = Path(shutil.copytree(phantom_root, tmp_path / "copy"))
+    labels = root / "labels" / "training"
+    lines = (labels / "angles.csv").read_text().splitlines()
+    lines[0] = "179,1,1"
+    (labels / "angles.csv").write_text("\n".join(lines) + "\n")
+    first, second = (labels / "filenames.csv").read_text().splitlines()[:2]
+    image = root / "data" / "training" / second
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])  # truncated JPEG: the header reads, the pixels do not
+    result = _run("check_dataset.py", root)
+    assert result.returncode == 1
+    assert f"{first}: angles.csv [179.0, 1.0, 1.0] disagrees with the rule" in result.stdout
+    assert f"{second}: image cannot be decoded" in result.stdout
+
+
+def test_rule_reproduces_released_angles_within_001(aasce_root, tmp_path):
+    out = tmp_path / "angles.csv"
+    result = _run("cobb_angles.py", aasce_root, "--out", out, "--compare")
+    assert result.returncode == 0, result.stderr
+    computed = np.array([r[1:] for r in list(csv.reader(out.open()))[1:]], dtype=float)
+    released = np.loadtxt(aasce_root / "labels" / "training" / "angles.csv", delimiter=",")
+    assert np.abs(computed - released).max() < 0.01
+
+
+def test_check_dataset_finds_the_known_training_problems(aasce_root):
+    result = _run("check_dataset.py", aasce_root, "--no-decode")
+    assert result.returncode == 1
+    files = {line.split(": ")[0] for line in result.stdout.splitlines() if ": " in line}
+    assert 20 <= len(files) <= 40, files
+    assert "sunhl-1th-30-Dec-2016-161 A AP.jpg" in files  # the 156-degree label
+    assert "implausible angle 156.4" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["cobb_angles.py", "check_dataset.py"])
+def test_missing_dataset_root_is_a_clear_error(script, tmp_path):
+    args = ["--out", str(tmp_path / "x.csv")] if script == "cobb_angles.py" else []
+    result = _run(script, tmp_path / "nowhere", *args)
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
