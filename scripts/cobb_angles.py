@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))
 
 from scripts.data.aasce import DatasetError, load_datalist
 from scripts.data.cobb import cobb_angles
-from scripts.metrics.angles import smape
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{len(records)} images -> {args.out}; mean angles {np.round(rule.mean(axis=0), 2).tolist()} deg")
     if args.compare:
+        from scripts.metrics.angles import smape  # torch and monai load only when a comparison is asked for
+
         released = np.stack([r["angles"] for r in records]).astype(np.float64)
         difference = np.abs(rule - released)
         worst = int(difference.max(axis=1).argmax())

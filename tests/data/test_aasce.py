@@ -106,7 +106,7 @@ def test_kfold_is_deterministic_disjoint_and_grouped():
     names = [f"x-{p} {v} AP.jpg" for p in range(20) for v in "AB"]
     folds = [kfold_split(_records(names), num_folds=5, fold=f, seed=7) for f in range(5)]
     held_out = [sorted(r["name"] for r in val) for _, val in folds]
-    assert sorted(sum(held_out, [])) == sorted(names)  # every image validated exactly once
+    assert sorted(name for fold in held_out for name in fold) == sorted(names)  # every image validated exactly once
     for train, val in folds:
         assert {patient_id(r["name"]) for r in train}.isdisjoint({patient_id(r["name"]) for r in val})
     shuffled = list(reversed(names))
