@@ -1,0 +1,166 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""Stage folders: hand-over from the previous stage, resume after a kill, and no silent overwriting.
+
+A stage folder (``<ckpt_dir>/stage_<x>``) holds::
+
+    run.json                    what run the folder belongs to (dataset, fold, recipe); another run is refused
+    checkpoint_epoch=<n>.pt     the last epoch's model, optimiser and trainer state, to resume a killed stage
+    model.pt                    the best model by the stage's key metric: what the next stage loads
+    done.json                   written when the stage finished, with its best metric; a finished stage is not retrained
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scripts.flags import as_flag
+
+__all__ = [
+    "BEST_NAME",
+    "DONE_NAME",
+    "StageFinishedError",
+    "load_weights",
+    "mark_done",
+    "prepare_stage_dir",
+    "read_done",
+]
+
+logger = logging.getLogger(__name__)
+
+BEST_NAME = "model.pt"
+DONE_NAME = "done.json"
+RUN_NAME = "run.json"
+_EPOCH_CHECKPOINT = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
+
+
+class StageFinishedError(RuntimeError):
+    """The stage already finished in this folder; retraining needs an explicit ``overwrite``."""
+
+
+def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -> nn.Module:
+    """Load a stage's best model into ``network`` (the hand-over between stages).
+
+    Args:
+        network: the model to fill.
+        path: a ``model.pt`` written by a previous stage, or None / empty to keep the initial weights (stage (a)).
+        stage: the name of the stage that needs it, for the error message.
+
+    Returns:
+        ``network``, so that a config can write ``$load_weights(@network_def, @previous_ckpt)``.
+
+    Raises:
+        FileNotFoundError: naming the missing file and the stage to run first.
+        ValueError: when the file does not hold weights of this network.
+    """
+    if not path:
+        return network
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{stage or 'this stage'} starts from the previous stage's best model, {path}, which does not exist: "
+            "train the previous stage first (bundle/configs/train.yaml runs the stages in order)."
+        )
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
+    try:
+        network.load_state_dict(state)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"{path} does not hold weights of this network ({str(error).splitlines()[0]}).") from error
+    logger.info("%s: loaded %s", stage or "stage", path)
+    return network
+
+
+def read_done(stage_dir: str | Path) -> dict[str, Any] | None:
+    """The ``done.json`` record of a finished stage, or None."""
+    path = Path(stage_dir) / DONE_NAME
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _latest_epoch_checkpoint(stage_dir: Path) -> Path | None:
+    found = [
+        (int(m.group(1)), p) for p in stage_dir.glob("checkpoint_epoch=*.pt") if (m := _EPOCH_CHECKPOINT.search(p.name))
+    ]
+    return max(found)[1] if found else None
+
+
+def prepare_stage_dir(stage_dir: str | Path, run: Mapping[str, Any], overwrite: bool = False) -> str | None:
+    """Check a stage folder before training starts and say where to resume from.
+
+    Args:
+        stage_dir: the stage's checkpoint folder (created when missing).
+        run: what identifies the run (dataset, fold, recipe): a folder written by a different run is refused.
+        overwrite: clear the folder (a finished stage, or another run's checkpoints) instead of refusing.
+
+    Returns:
+        The latest epoch checkpoint to resume from, or None to start afresh.
+
+    Raises:
+        StageFinishedError: the stage already finished here and ``overwrite`` is false.
+        ValueError: the folder holds another run's checkpoints and ``overwrite`` is false.
+    """
+    overwrite = as_flag(overwrite, "overwrite")
+    folder = Path(stage_dir)
+    record = json.loads(json.dumps(dict(run), default=str))
+    run_file = folder / RUN_NAME
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        if (folder / DONE_NAME).is_file():
+            raise StageFinishedError(
+                f"{folder} holds a finished stage ({DONE_NAME}); pass --overwrite true to train it again."
+            )
+        previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+        if previous != record:
+            raise ValueError(
+                f"{folder} holds checkpoints of another run ({previous}); this run is {record}. "
+                "Choose another --ckpt_dir, or pass --overwrite true to replace them."
+            )
+    if overwrite and folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(record, indent=2))
+    resume = _latest_epoch_checkpoint(folder)
+    if resume is not None:
+        logger.info("resuming from %s", resume)
+    return str(resume) if resume is not None else None
+
+
+def mark_done(
+    stage_dir: str | Path,
+    stage: str,
+    key_metric: str,
+    best_metrics: Mapping[str, float],
+    best_epoch: int,
+    seconds: float,
+) -> dict:
+    """Record a finished stage in ``done.json``: the validation metrics of its best epoch and its wall time.
+
+    Args:
+        stage_dir: the stage folder.
+        stage: the stage name.
+        key_metric: the name of the metric that chose the best epoch.
+        best_metrics: every validation metric of that epoch.
+        best_epoch: that epoch.
+        seconds: wall time of the stage's training, validation included.
+
+    Returns:
+        The record written.
+    """
+    folder = Path(stage_dir)
+    record = {
+        "stage": stage,
+        "key_metric": key_metric,
+        "best_epoch": int(best_epoch),
+        "metrics": {name: float(value) for name, value in best_metrics.items()},
+        "best_model": str(folder / BEST_NAME),
+        "seconds": round(float(seconds), 1),
+    }
+    (folder / DONE_NAME).write_text(json.dumps(record, indent=2))
+    return record

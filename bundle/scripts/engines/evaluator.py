@@ -1,0 +1,110 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""Validation of a Seg4Reg+ model as far as it is trained: spine mask, and the Cobb angles once N_R exists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from monai.engines import SupervisedEvaluator
+from monai.engines.utils import IterationEvents
+from monai.utils import CommonKeys as Keys
+from torch.utils.data import DataLoader
+
+from scripts.networks.seg4reg import Seg4RegPlus
+
+__all__ = ["LOWER_IS_BETTER", "Seg4RegEvaluator", "lower_is_better", "metric_comparator", "select_metrics"]
+
+
+class Seg4RegEvaluator(SupervisedEvaluator):
+    """A ``SupervisedEvaluator`` whose iteration runs the Seg4Reg+ inference path of the stage being validated.
+
+    Each iteration's output holds ``image``, ``label`` (B, 1, H, W), ``pred_seg`` (B, 1, H, W) (the argmax mask),
+    ``angles`` (B, 3) and, with ``regress``, ``pred_angles`` (B, 3), both in degrees: attach the metric handlers with
+    ``from_engine(['pred_seg', 'label'])`` and ``from_engine(['pred_angles', 'angles'])``.
+
+    Args:
+        device: where to run.
+        val_data_loader: batches with ``image``, ``label`` and ``angles``.
+        network: the Seg4Reg+ model (not wrapped in DistributedDataParallel: validation needs no gradients).
+        use_gate: run the second, gated segmentation pass (from stage (c) on).
+        regress: predict the angles (from stage (b) on; in stage (a) N_R is untrained).
+        kwargs: passed to ``SupervisedEvaluator`` (handlers, key metric, AMP, ...).
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device,
+        val_data_loader: DataLoader,
+        network: Seg4RegPlus,
+        use_gate: bool = False,
+        regress: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(device=device, val_data_loader=val_data_loader, network=network, decollate=False, **kwargs)
+        self.use_gate = use_gate
+        self.regress = regress
+
+    def _iteration(self, engine: SupervisedEvaluator, batchdata: dict[str, torch.Tensor]) -> dict[str, Any]:
+        if batchdata is None:
+            raise ValueError("the evaluator needs a batch for each iteration.")
+        image = torch.as_tensor(batchdata[Keys.IMAGE]).to(engine.state.device, non_blocking=engine.non_blocking)
+        engine.network.eval()
+        with engine.mode(engine.network):
+            if engine.amp:
+                with torch.autocast("cuda", **engine.amp_kwargs):
+                    parts = engine.network.forward_parts(image, use_gate=self.use_gate, regress=self.regress)
+            else:
+                parts = engine.network.forward_parts(image, use_gate=self.use_gate, regress=self.regress)
+        output: dict[str, Any] = {
+            Keys.IMAGE: image,
+            "pred_seg": parts["seg"].argmax(dim=1, keepdim=True).float(),
+            "cam": parts.get("cam"),
+        }
+        if Keys.LABEL in batchdata:
+            output[Keys.LABEL] = torch.as_tensor(batchdata[Keys.LABEL]).to(engine.state.device)
+        if "angles" in batchdata:
+            output["angles"] = torch.as_tensor(batchdata["angles"]).to(engine.state.device).float()
+        if self.regress:
+            output["pred_angles"] = parts["angles"].float()
+        engine.state.output = output
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return output
+
+
+# validation metrics where a smaller value is better; every other metric here is better when larger
+LOWER_IS_BETTER = frozenset({"val_smape", "val_mae", "val_mae_angle1", "val_mae_angle2", "val_mae_angle3"})
+ANGLE_METRICS = LOWER_IS_BETTER
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether the metric ``name`` improves downwards (SMAPE, MAE)."""
+    return name in LOWER_IS_BETTER
+
+
+def metric_comparator(name: str) -> Callable[[float, float], bool]:
+    """``metric_cmp_fn`` for a MONAI evaluator whose key metric is ``name`` (MONAI starts ``best_metric`` at -1)."""
+    if lower_is_better(name):
+        return lambda current, best: best < 0 or current < best
+    return lambda current, best: current > best
+
+
+def select_metrics(metrics: Mapping[str, Any], key: str, regress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the configured metric handlers into the key metric and the others, dropping angle metrics without N_R.
+
+    Args:
+        metrics: ``{name: metric handler}``.
+        key: the key metric name.
+        regress: whether the stage predicts angles.
+
+    Returns:
+        ``({key: handler}, {other name: handler})``.
+
+    Raises:
+        ValueError: if ``key`` is not among ``metrics`` or is an angle metric of a stage that does not regress.
+    """
+    usable = {name: m for name, m in metrics.items() if regress or name not in ANGLE_METRICS}
+    if key not in usable:
+        raise ValueError(f"key metric {key!r} is not available here; choose one of {sorted(usable)}.")
+    return {key: usable[key]}, {name: m for name, m in usable.items() if name != key}

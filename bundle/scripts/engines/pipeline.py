@@ -1,0 +1,130 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""Triangle consistency learning end to end: the stage workflows run one after another, each from the last one's model.
+
+``train.yaml``'s ``training`` id calls :func:`run_stages`. Each stage is its own MONAI ``ConfigWorkflow`` built from
+``common.yaml``, that stage's overlay and the recipe overlays (``cpu.yaml``, an ablation, ...), with the command line's
+overrides passed on, so that running the pipeline and running the stages one by one do exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from monai.bundle import ConfigWorkflow
+
+from scripts.engines.checkpoints import BEST_NAME, read_done
+from scripts.flags import as_flag
+
+__all__ = ["STAGES", "format_results", "requested_tracking", "run_stages"]
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("a", "b", "c", "d", "e")
+_COLUMNS = (
+    ("val_smape", "SMAPE %"),
+    ("val_mae", "MAE deg"),
+    ("val_mae_angle1", "MAE a1"),
+    ("val_mae_angle2", "MAE a2"),
+    ("val_mae_angle3", "MAE a3"),
+    ("val_jaccard", "JA"),
+    ("val_dice", "Dice"),
+)
+
+
+def format_results(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """A markdown table of each stage's best-epoch validation metrics and wall time."""
+    header = "| stage | " + " | ".join(title for _, title in _COLUMNS) + " | best epoch | minutes |"
+    lines = [header, "|" + "---|" * (len(_COLUMNS) + 3)]
+    for stage, record in results.items():
+        metrics = record.get("metrics", {})
+        cells = [f"{metrics[key]:.4g}" if key in metrics else "-" for key, _ in _COLUMNS]
+        minutes = f"{record['seconds'] / 60:.1f}" if record.get("seconds") is not None else "-"
+        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {record.get('best_epoch', '-')} | {minutes} |")
+    return "\n".join(lines)
+
+
+def run_stages(
+    config_dir: str | Path,
+    ckpt_dir: str | Path,
+    stages: Sequence[str] = STAGES,
+    overlays: Sequence[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+    tracking: str | None = None,
+    retrain: bool = False,
+) -> dict[str, dict]:
+    """Run the stages in order, each starting from the previous one's best model; skip those already finished.
+
+    Args:
+        config_dir: the bundle's ``configs`` folder.
+        ckpt_dir: where the stage folders are (``<ckpt_dir>/stage_<x>``); the last stage's best model is copied to
+            ``<ckpt_dir>/model.pt`` for inference.
+        stages: which stages, in order (an ablation drops some).
+        overlays: config files merged after ``common.yaml`` and the stage's own file (recipes, ablations).
+        overrides: id-value pairs given to every stage (``dataset_dir``, ``fold``, ...).
+        tracking: a tracking settings file (or ``"mlflow"``) for every stage, or None.
+        retrain: train finished stages again (their folders are cleared) instead of skipping them.
+
+    Returns:
+        ``{stage: done record}``, the record holding the best-epoch validation metrics and the wall time.
+
+    Raises:
+        ValueError: on an unknown stage name.
+    """
+    unknown = [stage for stage in stages if stage not in STAGES]
+    if unknown:
+        raise ValueError(f"stages must be taken from {STAGES}, got {list(stages)}.")
+    retrain = as_flag(retrain, "retrain")
+    config_dir, ckpt_dir = Path(config_dir), Path(ckpt_dir)
+    results: dict[str, dict] = {}
+    previous: Path | None = None
+    for stage in stages:
+        stage_dir = ckpt_dir / f"stage_{stage}"
+        done = read_done(stage_dir)
+        if done is not None and not retrain:
+            logger.info(
+                "stage %s finished earlier (%s): skipped; pass --retrain true to train it again", stage, stage_dir
+            )
+        else:
+            # empty values mean "the stage's default" (no dataset: the phantoms; no tracking URI: the SQLite file)
+            values = {key: value for key, value in (overrides or {}).items() if value not in ("", None)}
+            values.update(ckpt_dir=str(ckpt_dir), overwrite=retrain)
+            if previous is not None:
+                values["previous_ckpt"] = str(previous)
+            files = [str(config_dir / "common.yaml"), str(config_dir / f"stage_{stage}.yaml"), *map(str, overlays)]
+            logger.info("stage %s: %s", stage, files)
+            workflow = ConfigWorkflow(
+                config_file=files,
+                meta_file=str(config_dir / "metadata.json"),
+                logging_file=str(config_dir / "logging.conf"),
+                workflow_type="train",
+                tracking=tracking,
+                **values,
+            )
+            workflow.initialize()
+            workflow.run()
+            workflow.finalize()
+            done = read_done(stage_dir)
+            if done is None:
+                raise RuntimeError(f"stage {stage} ended without writing {stage_dir / 'done.json'}.")
+        results[stage] = done
+        previous = stage_dir / BEST_NAME
+    if previous is not None:
+        shutil.copyfile(previous, ckpt_dir / BEST_NAME)
+    (ckpt_dir / "results.json").write_text(json.dumps(results, indent=2))
+    logger.info("validation metrics of each stage's best epoch (also in %s):", ckpt_dir / "results.json")
+    print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal
+    return results
+
+
+def requested_tracking(save_execute_config: Any, settings_file: str) -> str | None:
+    """The tracking settings every stage gets: ``settings_file`` when ``--tracking`` was given to the pipeline, else None.
+
+    MONAI's ``--tracking`` option patches the pipeline's config and always rewrites its ``save_execute_config`` id;
+    ``train.yaml`` sets that id to ``false``, so any other value means tracking was asked for.
+    """
+    return None if save_execute_config is False else settings_file

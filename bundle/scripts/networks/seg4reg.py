@@ -1,0 +1,194 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""Seg4Reg+ inference network: segmentation, CAM-gated segmentation, and Cobb angle regression in one forward pass.
+
+Output contract of :class:`Seg4RegPlus` (one tensor, so that ``verify_net_in_out``, TorchScript export and MONAI
+Deploy, which post-processes only the first output, all see everything), for ``K`` segmentation classes (K = 2):
+
+=============  ====================================================================================
+channels       content
+=============  ====================================================================================
+0 .. K-1       segmentation probabilities (softmax): background, spine
+K              CAM: mean of the three angle maps of the final regressor pass, in [0, 1], upsampled
+K+1 .. K+3     the three Cobb angles in degrees (columns of angles.csv), each a constant plane
+=============  ====================================================================================
+
+:func:`split_output` turns that tensor back into ``seg``, ``cam`` and ``angles``. The angle planes are constant, so
+resizing the output (back to the original image size, say) keeps the angles: ``split_output`` reads their mean.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scripts.networks.cam_regressor import CAMRegressor, RegressorOutput
+from scripts.networks.pspnet import PSPNet
+
+__all__ = ["REGRESSOR_INPUTS", "Seg4RegPlus", "split_output"]
+
+REGRESSOR_INPUTS = ("image", "segmentation", "both")
+
+
+def split_output(output: torch.Tensor, num_seg_channels: int = 2) -> dict[str, torch.Tensor]:
+    """Split the output of :class:`Seg4RegPlus` into its parts.
+
+    Args:
+        output: ``(B, num_seg_channels + 4, H, W)`` (or without the batch dimension, ``(num_seg_channels + 4, H, W)``,
+            as after MONAI's decollation; the parts then have no batch dimension either).
+        num_seg_channels: number of segmentation classes K.
+
+    Returns:
+        ``seg`` probabilities ``(B, K, H, W)``, ``cam`` ``(B, 1, H, W)``, ``angles`` in degrees ``(B, 3)``.
+
+    Raises:
+        ValueError: if ``output`` is not 3D or 4D or does not have ``num_seg_channels + 4`` channels.
+    """
+    if output.dim() not in (3, 4):
+        raise ValueError(f"output must be (B, C, H, W) or (C, H, W), got shape {list(output.shape)}.")
+    channel_dim = output.dim() - 3
+    if output.shape[channel_dim] != num_seg_channels + 4:
+        raise ValueError(
+            f"output has {output.shape[channel_dim]} channels, expected num_seg_channels + 4 = {num_seg_channels + 4}."
+        )
+    seg, cam, angle_planes = torch.split(output, [num_seg_channels, 1, 3], dim=channel_dim)
+    return {"seg": seg, "cam": cam, "angles": angle_planes.mean(dim=[-2, -1])}
+
+
+class Seg4RegPlus(nn.Module):
+    """The combined Seg4Reg+ network for inference (Lin et al.; the two-pass reading of DESIGN.md section 3).
+
+    With the ROIE gate (``segmenter.roie``)::
+
+        s0 = softmax(N_S(x))                     gate off
+        cam0 = N_R(input(x, s0)).cam             attention for the gate
+        s = softmax(N_S(x, cam0))                gate on
+        angles, cam = N_R(input(x, s)) * angle_scale
+
+    Without the gate (ablation) the second segmentation pass is skipped. ``input(x, s)`` is ``x``, the spine
+    probability channels ``s[:, 1:]``, or their concatenation, following ``regressor_input`` (Table 1's rows).
+
+    Args:
+        segmenter: the segmentation network N_S.
+        regressor: the regressor N_R; its ``in_channels`` must fit ``regressor_input``.
+        regressor_input: ``"image"``, ``"segmentation"`` or ``"both"``.
+        angle_scale: the regressor predicts angle / angle_scale (180 by default: labels exceed 90 degrees).
+
+    Shapes:
+        ``(B, C, H, W) -> (B, K + 4, H, W)``, see the module docstring; :meth:`forward_parts` gives the parts.
+
+    Raises:
+        TypeError: if ``segmenter`` or ``regressor`` has the wrong type.
+        ValueError: on a bad ``regressor_input`` or ``angle_scale``, or a regressor whose ``in_channels`` does not fit;
+            in ``forward``, on an input that is not 4D or has the wrong number of channels.
+    """
+
+    def __init__(
+        self,
+        segmenter: PSPNet,
+        regressor: CAMRegressor,
+        regressor_input: str = "both",
+        angle_scale: float = 180.0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(segmenter, PSPNet):
+            raise TypeError(f"segmenter must be a PSPNet, got {type(segmenter).__name__}.")
+        if not isinstance(regressor, CAMRegressor):
+            raise TypeError(f"regressor must be a CAMRegressor, got {type(regressor).__name__}.")
+        if regressor_input not in REGRESSOR_INPUTS:
+            raise ValueError(f"regressor_input must be one of {REGRESSOR_INPUTS}, got {regressor_input!r}.")
+        if isinstance(angle_scale, bool) or not isinstance(angle_scale, int | float) or not angle_scale > 0:
+            raise ValueError(f"angle_scale must be a number > 0, got {angle_scale!r}.")
+        seg_channels = segmenter.out_channels - 1
+        expected = {
+            "image": segmenter.in_channels,
+            "segmentation": seg_channels,
+            "both": segmenter.in_channels + seg_channels,
+        }[regressor_input]
+        if regressor.in_channels != expected:
+            raise ValueError(
+                f"regressor.in_channels is {regressor.in_channels}, regressor_input={regressor_input!r} needs {expected}."
+            )
+        self.segmenter = segmenter
+        self.regressor = regressor
+        self.regressor_input = regressor_input
+        self.angle_scale = float(angle_scale)
+        self.use_roie: bool = segmenter.gate is not None
+        self.num_seg_channels: int = segmenter.out_channels
+        self.in_channels: int = segmenter.in_channels
+        self.out_channels: int = segmenter.out_channels + 4
+
+    def regression_input(self, x: torch.Tensor, seg_prob: torch.Tensor) -> torch.Tensor:
+        """What N_R sees: ``x``, the spine channels ``seg_prob[:, 1:]``, or both, following ``regressor_input``."""
+        spine = seg_prob[:, 1:]
+        if self.regressor_input == "image":
+            return x
+        if self.regressor_input == "segmentation":
+            return spine
+        return torch.cat([x, spine], dim=1)
+
+    def segment(self, x: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        """N_S's logits ``(B, K, H, W)``; with ``attention`` (CAMs ``(B, 3, h, w)``) through the ROIE gate."""
+        return self.segmenter(x, attention)
+
+    def regress(self, x: torch.Tensor, seg_prob: torch.Tensor) -> RegressorOutput:
+        """N_R on the image and/or the segmentation probabilities ``(B, K, H, W)``: scaled angles and CAMs."""
+        return self.regressor(self.regression_input(x, seg_prob))
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """The CAMs ``(B, 3, h, w)`` fed to the ROIE gate: N_R on the first, ungated segmentation."""
+        return self.regress(x, torch.softmax(self.segment(x), dim=1)).cam
+
+    def segmentation(self, x: torch.Tensor, use_gate: bool) -> torch.Tensor:
+        """Segmentation probabilities ``(B, K, H, W)``: one pass, or two with the gate (``use_gate``)."""
+        attention = self.attention(x) if use_gate else None
+        return torch.softmax(self.segment(x, attention), dim=1)
+
+    def forward_parts(
+        self, x: torch.Tensor, use_gate: bool | None = None, regress: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """Run the two passes and return every intermediate result, for training and evaluation code.
+
+        Args:
+            x: image, ``(B, C, H, W)``.
+            use_gate: run the gated second pass; None: whenever the segmenter has a gate. Validation of the stages
+                before (c) turns it off (the gate's alpha is still 0 there, so it would change nothing).
+            regress: run N_R on the final segmentation (off in stage (a), where N_R is untrained).
+
+        Returns:
+            ``seg_logits`` ``(B, K, H, W)`` of the final segmentation and ``seg`` its softmax; with ``regress`` also
+            ``cam`` ``(B, 3, h, w)`` and ``scaled_angles`` ``(B, 3)`` of the final regressor pass and ``angles``
+            ``(B, 3)`` in degrees; with the gate also ``seg_logits_initial`` (gate off) and ``attention``
+            ``(B, 3, h, w)`` (the CAMs fed to the gate).
+        """
+        if x.dim() != 4:
+            raise ValueError(f"Seg4RegPlus input must be 4D (B, C, H, W), got shape {list(x.shape)}.")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"Seg4RegPlus expects {self.in_channels} input channels, got shape {list(x.shape)}.")
+        gated = self.use_roie if use_gate is None else use_gate and self.use_roie
+        parts: dict[str, torch.Tensor] = {}
+        seg_logits = self.segmenter(x)
+        if gated:
+            attention = self.regress(x, torch.softmax(seg_logits, dim=1)).cam
+            parts["seg_logits_initial"] = seg_logits
+            parts["attention"] = attention
+            seg_logits = self.segmenter(x, attention)
+        seg = torch.softmax(seg_logits, dim=1)
+        parts["seg_logits"] = seg_logits
+        parts["seg"] = seg
+        if regress:
+            regression = self.regress(x, seg)
+            parts["cam"] = regression.cam
+            parts["scaled_angles"] = regression.scaled_angles
+            parts["angles"] = regression.scaled_angles * self.angle_scale
+        return parts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Segment ``x`` and measure its Cobb angles: ``(B, C, H, W) -> (B, K + 4, H, W)`` (module docstring)."""
+        parts = self.forward_parts(x)
+        height, width = x.shape[2], x.shape[3]
+        cam = F.interpolate(
+            parts["cam"].mean(dim=1, keepdim=True), size=[height, width], mode="bilinear", align_corners=False
+        )
+        angles = parts["angles"][:, :, None, None].expand(-1, -1, height, width)
+        return torch.cat([parts["seg"], cam, angles], dim=1)
