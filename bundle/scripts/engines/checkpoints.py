@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from scripts.engines.distributed import on_main_process
 from scripts.flags import as_flag
 
 __all__ = [
@@ -93,7 +94,7 @@ def _latest_epoch_checkpoint(stage_dir: Path) -> Path | None:
 
 
 def prepare_stage_dir(stage_dir: str | Path, run: Mapping[str, Any], overwrite: bool = False) -> str | None:
-    """Check a stage folder before training starts and say where to resume from.
+    """Check a stage folder before training starts and say where to resume from (rank 0 decides for every rank).
 
     Args:
         stage_dir: the stage's checkpoint folder (created when missing).
@@ -107,8 +108,10 @@ def prepare_stage_dir(stage_dir: str | Path, run: Mapping[str, Any], overwrite: 
         StageFinishedError: the stage already finished here and ``overwrite`` is false.
         ValueError: the folder holds another run's checkpoints and ``overwrite`` is false.
     """
-    overwrite = as_flag(overwrite, "overwrite")
-    folder = Path(stage_dir)
+    return on_main_process(_prepare_stage_dir, Path(stage_dir), run, as_flag(overwrite, "overwrite"))
+
+
+def _prepare_stage_dir(folder: Path, run: Mapping[str, Any], overwrite: bool) -> str | None:
     record = json.loads(json.dumps(dict(run), default=str))
     run_file = folder / RUN_NAME
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
@@ -153,7 +156,12 @@ def mark_done(
     Returns:
         The record written.
     """
-    folder = Path(stage_dir)
+    return on_main_process(_write_done, Path(stage_dir), stage, key_metric, best_metrics, best_epoch, seconds)
+
+
+def _write_done(
+    folder: Path, stage: str, key_metric: str, best_metrics: Mapping[str, float], best_epoch: int, seconds: float
+) -> dict:
     record = {
         "stage": stage,
         "key_metric": key_metric,

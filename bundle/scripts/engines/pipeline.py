@@ -18,6 +18,7 @@ from typing import Any
 from monai.bundle import ConfigWorkflow
 
 from scripts.engines.checkpoints import BEST_NAME, read_done
+from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
 
 __all__ = ["STAGES", "format_results", "requested_tracking", "run_stages"]
@@ -113,9 +114,10 @@ def run_stages(
                 raise RuntimeError(f"stage {stage} ended without writing {stage_dir / 'done.json'}.")
         results[stage] = done
         previous = stage_dir / BEST_NAME
-    if previous is not None:
-        shutil.copyfile(previous, ckpt_dir / BEST_NAME)
-    (ckpt_dir / "results.json").write_text(json.dumps(results, indent=2))
+    if is_main_process():
+        if previous is not None:
+            shutil.copyfile(previous, ckpt_dir / BEST_NAME)
+        (ckpt_dir / "results.json").write_text(json.dumps(results, indent=2))
     logger.info("validation metrics of each stage's best epoch (also in %s):", ckpt_dir / "results.json")
     print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal
     return results

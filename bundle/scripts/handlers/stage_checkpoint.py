@@ -25,6 +25,9 @@ class StageCheckpoint:
         optimizer: its optimiser.
         resume_from: a checkpoint written by this handler, or None to start afresh.
         map_location: where to load tensors (the training device).
+
+    Under DistributedDataParallel every rank attaches it (Ignite's saver synchronises the ranks when it is built)
+    and only rank 0 writes.
     """
 
     def __init__(

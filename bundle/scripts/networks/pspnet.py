@@ -57,7 +57,8 @@ class _DilatedPyramid(nn.Module):
 class PSPNet(nn.Module):
     """PSPNet (Zhao et al., CVPR 2017) as used by Seg4Reg+ (Lin et al.): the segmentation network N_S.
 
-    A MONAI ResNet-18/34/50 dilated to output stride 8 (the last two stages use dilation 2 and 4 instead of stride 2),
+    A MONAI ResNet-18/34/50 dilated to output stride 8 (the last two stages use dilation 2 and 4 instead of stride 2;
+    ``output_stride=16`` dilates only the last stage, a cheaper setting for CPU recipes),
     a pyramid module in which parallel 3x3 convolutions with the dilation ``pyramid_rates`` replace PSPNet's pooling
     bins (their outputs are concatenated with the backbone output and fused by a 3x3 convolution), a 1x1 classifier,
     and bilinear upsampling to the input size. With ``roie=True`` the network owns a :class:`ROIEGate` that acts on
@@ -71,6 +72,7 @@ class PSPNet(nn.Module):
         pyramid_channels: output channels of each pyramid branch.
         fuse_channels: output channels of the fusing convolution (the classifier's input).
         dropout: channel dropout before the classifier.
+        output_stride: 8 (paper) or 16 (about a third of the backbone cost).
         roie: whether to create the ROIE gate. When it exists but no attention is given (stage (a) of the recipe),
             its alpha gets no gradient; freeze it there (``requires_grad=False``) under DistributedDataParallel.
         pretrained_path: optional local checkpoint of backbone weights (torchvision ResNet names), loaded with
@@ -98,6 +100,7 @@ class PSPNet(nn.Module):
         dropout: float = 0.1,
         roie: bool = True,
         pretrained_path: str | Path | None = None,
+        output_stride: int = 8,
     ) -> None:
         super().__init__()
         _check_positive_int("in_channels", in_channels)
@@ -116,7 +119,9 @@ class PSPNet(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.pyramid_rates = list(rates)
-        self.encoder = ResNetEncoder(depth=depth, in_channels=in_channels, output_stride=8)
+        if output_stride not in (8, 16):
+            raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}.")
+        self.encoder = ResNetEncoder(depth=depth, in_channels=in_channels, output_stride=output_stride)
         self.gate = ROIEGate() if roie else None
         self.pyramid = _DilatedPyramid(self.encoder.out_channels, rates, pyramid_channels, fuse_channels, dropout)
         self.classifier = nn.Conv2d(fuse_channels, out_channels, kernel_size=1)
