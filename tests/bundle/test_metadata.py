@@ -26,7 +26,16 @@ def test_bundle_has_its_card_license_and_logging():
 def test_verify_metadata_against_the_schema_copy(tmp_path):
     if not SCHEMA.is_file():
         pytest.skip(f"schema copy {SCHEMA} is absent (no network to download it)")
-    command = [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(META), "--filepath", str(SCHEMA)]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "verify_metadata",
+        "--meta_file",
+        str(META),
+        "--filepath",
+        str(SCHEMA),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "metadata is verified with no error" in result.stdout + result.stderr
@@ -39,6 +48,15 @@ def test_verify_metadata_rejects_a_broken_file(tmp_path):
     del broken["network_data_format"]
     path = tmp_path / "metadata.json"
     path.write_text(json.dumps(broken))
-    command = [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(path), "--filepath", str(SCHEMA)]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "verify_metadata",
+        "--meta_file",
+        str(path),
+        "--filepath",
+        str(SCHEMA),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode != 0 or "verified with no error" not in result.stdout + result.stderr

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ignite.distributed as idist
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from torch import nn
 
@@ -49,3 +50,12 @@ class StageCheckpoint:
         if self.resume_from is not None:
             CheckpointLoader(load_path=self.resume_from, load_dict=state, map_location=self.map_location).attach(engine)
         CheckpointSaver(self.save_dir, save_dict=state, save_interval=1, n_saved=1, epoch_level=True).attach(engine)
+        if self.resume_from is not None:
+            # the saver keeps one file of its own; the checkpoint resumed from goes once a newer one is written
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self._drop_resumed)
+
+    def _drop_resumed(self, engine: Engine) -> None:
+        # the first epoch completed after resuming has just been saved under a newer name
+        if idist.get_rank() == 0 and self.resume_from is not None:
+            Path(self.resume_from).unlink(missing_ok=True)
+        self.resume_from = None

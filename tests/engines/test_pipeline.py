@@ -1,0 +1,41 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+from __future__ import annotations
+
+import pytest
+
+from scripts.engines.evaluator import lower_is_better, metric_comparator, select_metrics
+from scripts.engines.pipeline import format_results, requested_tracking, run_stages
+
+
+def test_results_table_has_a_row_per_stage_and_dashes_for_missing_metrics():
+    table = format_results(
+        {
+            "a": {"metrics": {"val_dice": 0.81234, "val_jaccard": 0.7}, "best_epoch": 3, "seconds": 90},
+            "b": {"metrics": {"val_smape": 12.5, "val_mae": 5.25, "val_dice": 0.81234}, "best_epoch": 9, "seconds": 30},
+        }
+    ).splitlines()
+    assert len(table) == 4
+    assert table[2].startswith("| a | - | - |") and "0.8123" in table[2] and table[2].endswith("| 3 | 1.5 |")
+    assert table[3].startswith("| b | 12.5 | 5.25 |")
+
+
+def test_unknown_stage_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="stages must be taken from"):
+        run_stages(tmp_path, tmp_path, stages=["a", "f"])
+
+
+def test_tracking_is_forwarded_only_when_asked_for():
+    assert requested_tracking(False, "mlflow.yaml") is None
+    assert requested_tracking(None, "mlflow.yaml") == "mlflow.yaml"  # what MONAI's --tracking patch leaves
+
+
+def test_key_metric_direction_and_selection():
+    assert lower_is_better("val_smape") and not lower_is_better("val_dice")
+    smape_better = metric_comparator("val_smape")
+    assert smape_better(10.0, -1) and smape_better(9.0, 10.0) and not smape_better(11.0, 10.0)
+    assert metric_comparator("val_dice")(0.8, 0.7)
+    metrics = {"val_smape": 1, "val_mae": 2, "val_dice": 3}
+    assert select_metrics(metrics, "val_dice", regress=False) == ({"val_dice": 3}, {})
+    assert select_metrics(metrics, "val_smape", regress=True) == ({"val_smape": 1}, {"val_mae": 2, "val_dice": 3})
+    with pytest.raises(ValueError, match="key metric 'val_smape' is not available"):
+        select_metrics(metrics, "val_smape", regress=False)

@@ -1,0 +1,172 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""The real configs, run the way a person runs them, on tiny phantoms (64x32 input, one epoch a stage)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigWorkflow
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "bundle" / "configs"
+STAGES = "abcde"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An overlay that shrinks every stage to seconds; phantoms cached once for the module."""
+    folder = tmp_path_factory.mktemp("tiny")
+    path = folder / "tiny.yaml"
+    path.write_text(
+        f"+overlays: ['{path}']\n"
+        f"cache_dir: '{folder / 'cache'}'\n"
+        "spatial_size: [64, 32]\nsegmenter_depth: 18\nsegmenter_output_stride: 16\npyramid_channels: 8\n"
+        "num_phantoms: 12\nphantom_scale: 0.25\nnum_workers: 0\nbatch_size: 4\nprogress_bar: false\n"
+        "epochs: {a: 1, b: 1, c: 1, d: 1, e: 1}\n"
+    )
+    return path
+
+
+def _bundle(*args: str, torchrun: int = 0) -> subprocess.CompletedProcess:
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}"]
+        if torchrun
+        else [sys.executable]
+    )
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    result = subprocess.run(
+        [*launcher, "-m", "monai.bundle", "run", *args], capture_output=True, text=True, env=env, timeout=900
+    )
+    result.log = result.stdout + result.stderr
+    return result
+
+
+def _files(*names: str | Path) -> str:
+    return str([str(CONFIGS / n) if isinstance(n, str) else str(n) for n in names])
+
+
+def _stage(stage: str, tiny: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    config = _files("common.yaml", f"stage_{stage}.yaml", tiny)
+    return _bundle(
+        "--config_file", config, "--ckpt_dir", str(out / "models"), "--output_dir", str(out / "eval"), *extra
+    )
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_keeps_monai_property_ids(stage, tiny, tmp_path):
+    workflow = ConfigWorkflow(
+        config_file=[str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), str(tiny)],
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False,
+        workflow_type="train",
+        ckpt_dir=str(tmp_path / "models"),
+        output_dir=str(tmp_path / "eval"),
+        previous_ckpt="",  # checking ids builds the objects; no previous stage is needed for that
+    )
+    workflow.initialize()
+    assert workflow.check_properties() == []
+
+
+def test_pipeline_trains_five_stages_hands_over_and_skips_finished(tiny, tmp_path):
+    command = ("training", "--config_file", _files("train.yaml", tiny), "--ckpt_dir", str(tmp_path / "models"))
+    result = _bundle(*command, "--output_dir", str(tmp_path / "eval"))
+    assert result.returncode == 0, result.log[-3000:]
+    assert "| stage | SMAPE %" in result.stdout and "| e |" in result.stdout
+    results = json.loads((tmp_path / "models" / "results.json").read_text())
+    assert list(results) == list(STAGES)
+    assert "val_dice" in results["a"]["metrics"] and "val_smape" not in results["a"]["metrics"]
+    assert all("val_smape" in results[s]["metrics"] for s in "bcde")
+
+    stage = {s: _weights(tmp_path / "models" / f"stage_{s}" / "model.pt") for s in STAGES}
+    assert torch.equal(
+        _weights(tmp_path / "models" / "model.pt")["regressor.fc.weight"], stage["e"]["regressor.fc.weight"]
+    )
+
+    def same(a: str, b: str, prefix: str) -> bool:
+        return all(torch.equal(stage[a][k], stage[b][k]) for k in stage[a] if k.startswith(prefix))
+
+    # each stage starts from the previous one and changes only what it trains
+    assert same("a", "b", "segmenter.") and not same("a", "b", "regressor.")
+    assert same("b", "c", "regressor.") and not same("b", "c", "segmenter.gate.")
+    assert same("c", "d", "regressor.") and not same("c", "d", "segmenter.")
+    assert same("d", "e", "segmenter.") and not same("d", "e", "regressor.")
+    assert torch.all(stage["a"]["segmenter.gate.alpha"] == 0)  # the gate is frozen until stage c
+
+    again = _bundle(*command, "--output_dir", str(tmp_path / "eval"))
+    assert again.returncode == 0 and again.log.count("finished earlier") == 5
+    assert "Epoch[1]" not in again.log
+
+
+def test_a_stage_alone_needs_the_previous_checkpoint(tiny, tmp_path):
+    result = _stage("c", tiny, tmp_path)
+    assert result.returncode != 0
+    assert "stage_b/model.pt, which does not exist: train the previous stage first" in result.log
+    assert "Epoch[1]" not in result.log
+
+
+def test_resume_and_refusals(tiny, tmp_path):
+    assert _stage("a", tiny, tmp_path).returncode == 0
+    folder = tmp_path / "models" / "stage_a"
+    finished = _stage("a", tiny, tmp_path)
+    assert finished.returncode != 0 and "holds a finished stage" in finished.log
+
+    # a killed stage: its last epoch checkpoint is there, done.json is not; the rerun continues at epoch 2
+    (folder / "done.json").unlink()
+    resumed = _stage("a", tiny, tmp_path, "--epochs", "{a: 2}")
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    assert "resuming from" in resumed.log and "epoch 1 until 2 epochs" in resumed.log
+    assert (folder / "checkpoint_epoch=2.pt").is_file() and not (folder / "checkpoint_epoch=1.pt").exists()
+
+    (folder / "done.json").unlink()
+    other = _stage("a", tiny, tmp_path, "--fold", "1")
+    assert other.returncode != 0 and "holds checkpoints of another run" in other.log
+    assert (folder / "checkpoint_epoch=2.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (("--dataset_dir", "/nowhere/boostnet"), "dataset root /nowhere/boostnet does not exist"),
+        (("--regressor_backbone", "resnet99"), "backbone must be one of"),
+    ],
+)
+def test_bad_input_stops_before_training(tiny, tmp_path, override, message):
+    result = _stage("a", tiny, tmp_path, *override)
+    assert result.returncode != 0 and message in result.log
+    assert "Epoch[1]" not in result.log
+
+
+def test_mlflow_records_one_run_per_stage(tiny, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    command = ("training", "--config_file", _files("train.yaml", tiny), "--ckpt_dir", str(tmp_path / "models"))
+    result = _bundle(*command, "--output_dir", str(tmp_path / "eval"), "--tracking", "mlflow")
+    assert result.returncode == 0, result.log[-3000:]
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'eval' / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("seg4reg_plus")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == [f"stage_{s}" for s in STAGES]
+    for stage, run in runs.items():
+        assert "val_dice" in run.data.metrics and "train_loss" in run.data.metrics
+        assert run.data.params["stage"] == stage[-1]
+        artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+        assert any(p.endswith(".png") for p in artifacts) and any(p.endswith(".json") for p in artifacts)
+    assert all("val_smape" in runs[f"stage_{s}"].data.metrics for s in "bcde")
+
+
+def test_two_processes_train_a_stage_with_ddp(tiny, tmp_path):
+    config = _files("common.yaml", "stage_a.yaml", "multi_gpu.yaml", tiny)
+    result = _bundle("--config_file", config, "--ckpt_dir", str(tmp_path / "models"), torchrun=2)
+    assert result.returncode == 0, result.log[-3000:]
+    done = json.loads((tmp_path / "models" / "stage_a" / "done.json").read_text())
+    assert "val_dice" in done["metrics"]
