@@ -62,6 +62,8 @@ def test_finished_stage_is_refused_unless_overwritten(tmp_path):
     assert read_done(folder) == record and record["metrics"] == {"val_dice": 0.9} and record["seconds"] == 12.3
     with pytest.raises(StageFinishedError, match="--overwrite true"):
         prepare_stage_dir(folder, RUN)
+    with pytest.raises(ValueError, match="another run"):  # another run is told so, not that the stage is done
+        prepare_stage_dir(folder, {**RUN, "fold": 2})
     with pytest.raises(ValueError, match="overwrite must be true or false"):
         prepare_stage_dir(folder, RUN, overwrite="flase")
     assert prepare_stage_dir(folder, RUN, overwrite="true") is None

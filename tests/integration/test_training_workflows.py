@@ -107,6 +107,10 @@ def test_pipeline_trains_five_stages_hands_over_and_skips_finished(tiny, tmp_pat
     assert again.returncode == 0 and again.log.count("finished earlier") == 5
     assert "Epoch[1]" not in again.log
 
+    # another run (here another validation fold) must not pass off these results as its own
+    other = _bundle(*command, "--output_dir", str(tmp_path / "eval"), "--fold", "1")
+    assert other.returncode != 0 and "holds checkpoints of another run" in other.log
+
 
 def test_a_stage_alone_needs_the_previous_checkpoint(tiny, tmp_path):
     result = _stage("c", tiny, tmp_path)
@@ -128,10 +132,9 @@ def test_resume_and_refusals(tiny, tmp_path):
     assert "resuming from" in resumed.log and "epoch 1 until 2 epochs" in resumed.log
     assert (folder / "checkpoint_epoch=2.pt").is_file() and not (folder / "checkpoint_epoch=1.pt").exists()
 
-    (folder / "done.json").unlink()
     other = _stage("a", tiny, tmp_path, "--fold", "1")
     assert other.returncode != 0 and "holds checkpoints of another run" in other.log
-    assert (folder / "checkpoint_epoch=2.pt").is_file()
+    assert (folder / "checkpoint_epoch=2.pt").is_file() and (folder / "done.json").is_file()
 
 
 @pytest.mark.parametrize(

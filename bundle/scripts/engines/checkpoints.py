@@ -115,15 +115,15 @@ def _prepare_stage_dir(folder: Path, run: Mapping[str, Any], overwrite: bool) ->
     record = json.loads(json.dumps(dict(run), default=str))
     run_file = folder / RUN_NAME
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        if (folder / DONE_NAME).is_file():
-            raise StageFinishedError(
-                f"{folder} holds a finished stage ({DONE_NAME}); pass --overwrite true to train it again."
-            )
         previous = json.loads(run_file.read_text()) if run_file.is_file() else None
         if previous != record:
             raise ValueError(
                 f"{folder} holds checkpoints of another run ({previous}); this run is {record}. "
                 "Choose another --ckpt_dir, or pass --overwrite true to replace them."
+            )
+        if (folder / DONE_NAME).is_file():
+            raise StageFinishedError(
+                f"{folder} holds a finished stage ({DONE_NAME}); pass --overwrite true to train it again."
             )
     if overwrite and folder.is_dir():
         shutil.rmtree(folder)

@@ -17,7 +17,7 @@ from typing import Any
 
 from monai.bundle import ConfigWorkflow
 
-from scripts.engines.checkpoints import BEST_NAME, read_done
+from scripts.engines.checkpoints import BEST_NAME, StageFinishedError, read_done
 from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
 
@@ -35,6 +35,14 @@ _COLUMNS = (
     ("val_jaccard", "JA"),
     ("val_dice", "Dice"),
 )
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    while error is not None:
+        if isinstance(error, kind):
+            return True
+        error = error.__cause__
+    return False
 
 
 def format_results(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -58,7 +66,11 @@ def run_stages(
     tracking: str | None = None,
     retrain: bool = False,
 ) -> dict[str, dict]:
-    """Run the stages in order, each starting from the previous one's best model; skip those already finished.
+    """Run the stages in order, each starting from the previous one's best model; skip those this run already finished.
+
+    Each stage checks its folder first: finished by the same run (dataset, fold, recipe) it is skipped, written by
+    another run it stops with a message naming the folder, so a finished phantom run is never reported as a result on
+    the real data.
 
     Args:
         config_dir: the bundle's ``configs`` folder.
@@ -85,33 +97,36 @@ def run_stages(
     previous: Path | None = None
     for stage in stages:
         stage_dir = ckpt_dir / f"stage_{stage}"
-        done = read_done(stage_dir)
-        if done is not None and not retrain:
+        # empty values mean "the stage's default" (no dataset: the phantoms; no tracking URI: the SQLite file)
+        values = {key: value for key, value in (overrides or {}).items() if value not in ("", None)}
+        values.update(ckpt_dir=str(ckpt_dir), overwrite=retrain)
+        if previous is not None:
+            values["previous_ckpt"] = str(previous)
+        files = [str(config_dir / "common.yaml"), str(config_dir / f"stage_{stage}.yaml"), *map(str, overlays)]
+        logger.info("stage %s: %s", stage, files)
+        workflow = ConfigWorkflow(
+            config_file=files,
+            meta_file=str(config_dir / "metadata.json"),
+            logging_file=str(config_dir / "logging.conf"),
+            workflow_type="train",
+            tracking=tracking,
+            **values,
+        )
+        workflow.initialize()
+        try:
+            workflow.run()
+        except RuntimeError as error:
+            # the stage checks its folder before anything else: finished by this same run means nothing to do
+            if not _caused_by(error, StageFinishedError):
+                raise
             logger.info(
                 "stage %s finished earlier (%s): skipped; pass --retrain true to train it again", stage, stage_dir
             )
         else:
-            # empty values mean "the stage's default" (no dataset: the phantoms; no tracking URI: the SQLite file)
-            values = {key: value for key, value in (overrides or {}).items() if value not in ("", None)}
-            values.update(ckpt_dir=str(ckpt_dir), overwrite=retrain)
-            if previous is not None:
-                values["previous_ckpt"] = str(previous)
-            files = [str(config_dir / "common.yaml"), str(config_dir / f"stage_{stage}.yaml"), *map(str, overlays)]
-            logger.info("stage %s: %s", stage, files)
-            workflow = ConfigWorkflow(
-                config_file=files,
-                meta_file=str(config_dir / "metadata.json"),
-                logging_file=str(config_dir / "logging.conf"),
-                workflow_type="train",
-                tracking=tracking,
-                **values,
-            )
-            workflow.initialize()
-            workflow.run()
             workflow.finalize()
-            done = read_done(stage_dir)
-            if done is None:
-                raise RuntimeError(f"stage {stage} ended without writing {stage_dir / 'done.json'}.")
+        done = read_done(stage_dir)
+        if done is None:
+            raise RuntimeError(f"stage {stage} ended without writing {stage_dir / 'done.json'}.")
         results[stage] = done
         previous = stage_dir / BEST_NAME
     if is_main_process():
