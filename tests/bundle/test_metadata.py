@@ -23,40 +23,23 @@ def test_bundle_has_its_card_license_and_logging():
         assert (REPO / "bundle" / name).is_file(), name
 
 
-def test_verify_metadata_against_the_schema_copy(tmp_path):
+def _verify(meta: Path, cwd: Path) -> subprocess.CompletedProcess:
     if not SCHEMA.is_file():
         pytest.skip(f"schema copy {SCHEMA} is absent (no network to download it)")
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "verify_metadata",
-        "--meta_file",
-        str(META),
-        "--filepath",
-        str(SCHEMA),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    command = [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(meta), "--filepath", str(SCHEMA)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_verify_metadata_against_the_schema_copy(tmp_path):
+    result = _verify(META, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "metadata is verified with no error" in result.stdout + result.stderr
 
 
 def test_verify_metadata_rejects_a_broken_file(tmp_path):
-    if not SCHEMA.is_file():
-        pytest.skip(f"schema copy {SCHEMA} is absent (no network to download it)")
     broken = json.loads(META.read_text())
     del broken["network_data_format"]
     path = tmp_path / "metadata.json"
     path.write_text(json.dumps(broken))
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "verify_metadata",
-        "--meta_file",
-        str(path),
-        "--filepath",
-        str(SCHEMA),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    result = _verify(path, tmp_path)
     assert result.returncode != 0 or "verified with no error" not in result.stdout + result.stderr

@@ -21,6 +21,8 @@ from monai.metrics import CumulativeIterationMetric
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 
+from scripts.metrics.reduction import check_reduction
+
 __all__ = [
     "ANGLE_NAMES",
     "MAEMetric",
@@ -36,15 +38,6 @@ ANGLE_NAMES: tuple[str, str, str] = ("angle1", "angle2", "angle3")
 """Column names of a ``(B, 3)`` angle array; ``"angle1"`` is the largest angle of each spine."""
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[Sequence[float]]
-
-
-def _check_reduction(reduction: MetricReduction | str) -> MetricReduction:
-    """``reduction`` as a :class:`MetricReduction`, or a ValueError naming the argument."""
-    try:
-        return MetricReduction(reduction)
-    except ValueError:
-        options = [mode.value for mode in MetricReduction]
-        raise ValueError(f"reduction must be one of {options}, got {reduction!r}.") from None
 
 
 def _as_angles(value: ArrayLike | None, name: str) -> torch.Tensor:
@@ -215,7 +208,7 @@ class SMAPEMetric(CumulativeIterationMetric):
 
     def __init__(self, reduction: MetricReduction | str = MetricReduction.MEAN) -> None:
         super().__init__()
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, 3), (B, 3) -> (B, 1)`` per-image SMAPE in percent."""
@@ -239,7 +232,7 @@ class SMAPEMetric(CumulativeIterationMetric):
         data = self.get_buffer()
         if not isinstance(data, torch.Tensor):
             raise ValueError(f"SMAPEMetric has no values to aggregate, got buffer {data!r}: call it on a batch first.")
-        value, _ = do_metric_reduction(data.clone(), _check_reduction(reduction or self.reduction))
+        value, _ = do_metric_reduction(data.clone(), check_reduction(reduction or self.reduction))
         return value
 
 
@@ -270,7 +263,7 @@ class MAEMetric(CumulativeIterationMetric):
         if angle is not None and angle not in ANGLE_NAMES:
             raise ValueError(f"angle must be None or one of {ANGLE_NAMES}, got {angle!r}.")
         self.angle = angle
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self.angle_names: tuple[str, ...] = ANGLE_NAMES if angle is None else (angle,)
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -299,7 +292,7 @@ class MAEMetric(CumulativeIterationMetric):
         Raises:
             ValueError: when nothing has been accumulated yet.
         """
-        value, _ = do_metric_reduction(self._buffer(), _check_reduction(reduction or self.reduction))
+        value, _ = do_metric_reduction(self._buffer(), check_reduction(reduction or self.reduction))
         return value
 
     def per_angle(self) -> dict[str, torch.Tensor]:

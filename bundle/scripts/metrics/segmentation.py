@@ -33,6 +33,8 @@ from monai.metrics import CumulativeIterationMetric, compute_confusion_matrix_me
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction, ensure_tuple
 
+from scripts.metrics.reduction import check_reduction
+
 __all__ = [
     "SEGMENTATION_METRICS",
     "SpineSegmentationMetric",
@@ -52,15 +54,6 @@ _MONAI_NAMES = {
     "specificity": "specificity",
 }
 _MEAN_REDUCTIONS = (MetricReduction.MEAN, MetricReduction.MEAN_BATCH, MetricReduction.MEAN_CHANNEL)
-
-
-def _check_reduction(reduction: MetricReduction | str) -> MetricReduction:
-    """``reduction`` as a :class:`MetricReduction`, or a ValueError naming the argument."""
-    try:
-        return MetricReduction(reduction)
-    except ValueError:
-        options = [mode.value for mode in MetricReduction]
-        raise ValueError(f"reduction must be one of {options}, got {reduction!r}.") from None
 
 
 def _check_names(metric_name: str | Sequence[str]) -> tuple[str, ...]:
@@ -149,7 +142,7 @@ class _SpineSegmentationScores(CumulativeIterationMetric):
         super().__init__()
         self.metric_name = _check_names(metric_name)
         self.ignore_empty = ignore_empty
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, 1 or 2, H, W), (B, 1 or 2, H, W) -> (B, len(metric_name))`` per-image scores."""
@@ -162,7 +155,7 @@ class _SpineSegmentationScores(CumulativeIterationMetric):
             raise ValueError(
                 f"{type(self).__name__} has no values to aggregate, got buffer {data!r}: call it on a batch first."
             )
-        mode = _check_reduction(reduction or self.reduction)
+        mode = check_reduction(reduction or self.reduction)
         results = {}
         for column, name in enumerate(self.metric_name):
             # do_metric_reduction writes zeros over the NaNs of its input: give it a copy, so that the buffer (saved
