@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from scripts.engines.evaluator import lower_is_better, metric_comparator, select_metrics
-from scripts.engines.pipeline import format_results, requested_tracking, run_stages
+from scripts.engines.pipeline import format_results, run_stages
+from scripts.engines.tracking import executed_config_file, requested_tracking
 
 
 def test_results_table_has_a_row_per_stage_and_dashes_for_missing_metrics():
@@ -27,6 +28,15 @@ def test_unknown_stage_is_refused(tmp_path):
 def test_tracking_is_forwarded_only_when_asked_for():
     assert requested_tracking(False, "mlflow.yaml") is None
     assert requested_tracking(None, "mlflow.yaml") == "mlflow.yaml"  # what MONAI's --tracking patch leaves
+
+
+def test_executed_config_is_found_whatever_form_monai_left_its_path_in(tmp_path):
+    saved = tmp_path / "config_20261121_120000.json"
+    saved.write_text("{}")
+    assert executed_config_file(str(saved)) == [str(saved)]  # default output_dir: a resolved path
+    assert executed_config_file(f"{tmp_path} + '/{saved.name}'") == [str(saved)]  # --output_dir <plain path>
+    assert executed_config_file(f"{tmp_path} + '/config_other.json'") == []
+    assert executed_config_file(None) == [] and executed_config_file(False) == []
 
 
 def test_key_metric_direction_and_selection():

@@ -21,7 +21,7 @@ from scripts.engines.checkpoints import BEST_NAME, StageFinishedError, read_done
 from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
 
-__all__ = ["STAGES", "format_results", "requested_tracking", "run_stages"]
+__all__ = ["STAGES", "format_results", "run_stages"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +137,3 @@ def run_stages(
     print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal
     return results
 
-
-def requested_tracking(save_execute_config: Any, settings_file: str) -> str | None:
-    """The tracking settings every stage gets: ``settings_file`` when ``--tracking`` was given to the pipeline, else None.
-
-    MONAI's ``--tracking`` option patches the pipeline's config and always rewrites its ``save_execute_config`` id;
-    ``train.yaml`` sets that id to ``false``, so any other value means tracking was asked for.
-    """
-    return None if save_execute_config is False else settings_file
