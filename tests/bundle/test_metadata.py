@@ -26,7 +26,16 @@ def test_bundle_has_its_card_license_and_logging():
 def _verify(meta: Path, cwd: Path) -> subprocess.CompletedProcess:
     if not SCHEMA.is_file():
         pytest.skip(f"schema copy {SCHEMA} is absent (no network to download it)")
-    command = [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(meta), "--filepath", str(SCHEMA)]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "verify_metadata",
+        "--meta_file",
+        str(meta),
+        "--filepath",
+        str(SCHEMA),
+    ]
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
 
 

@@ -31,6 +31,6 @@ def test_config_holds_the_real_size_networks() -> None:
 
     parser = ConfigParser()
     parser.read_config(CONFIG)
-    assert parser["segmenter"]["depth"] == 50 and parser["segmenter"]["roie"] is True
-    assert parser["regressor"]["backbone"] == "resnet18"
+    assert parser.get_parsed_content("segmenter#depth") == 50 and parser.get_parsed_content("segmenter#roie") is True
+    assert parser.get_parsed_content("regressor#backbone") == "resnet18"
     assert parser["network_def"]["_target_"] == "scripts.networks.seg4reg.Seg4RegPlus"

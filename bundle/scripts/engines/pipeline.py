@@ -136,4 +136,3 @@ def run_stages(
     logger.info("validation metrics of each stage's best epoch (also in %s):", ckpt_dir / "results.json")
     print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal
     return results
-

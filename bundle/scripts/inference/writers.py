@@ -1,0 +1,173 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""The files inference writes: four per image and one summary for the folder.
+
+For an image ``<stem>`` under ``output_dir``:
+
+- ``<stem>.json``: the three angles in degrees (``angle1`` the largest curve; meanings in ``angle_definitions``), the
+  curve type and severity (:mod:`scripts.inference.curves`), the image size, the DICOM pixel spacing when the file
+  has one, the model version (``metadata.json``) and the checkpoint used.
+- ``<stem>_mask.png``: the spine mask at the original resolution, 8-bit, 0 background and 255 spine.
+- ``<stem>_cam.png``: the mean class activation map at the original resolution, 8-bit, 0..255 for 0..1.
+- ``<stem>_overlay.png``: the radiograph with the mask and CAM blended and the angles written on it
+  (:func:`scripts.visualize.overlay.render_overlay`).
+
+``summary.csv`` has one row per image file of the folder, failed files included (``status`` ``failed`` and the reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from scripts.inference.curves import ANGLE_MEANINGS, CURVE_TYPE_DEFINITION, describe_curve
+from scripts.metrics.angles import ANGLE_NAMES
+from scripts.visualize.overlay import render_overlay
+
+__all__ = [
+    "OUTPUT_SUFFIXES",
+    "SUMMARY_COLUMNS",
+    "SUMMARY_NAME",
+    "ImageResultWriter",
+    "output_paths",
+    "result_record",
+    "write_summary",
+]
+
+OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "mask": "_mask.png", "cam": "_cam.png", "overlay": "_overlay.png"}
+SUMMARY_NAME = "summary.csv"
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "name",
+    "file",
+    "status",
+    *ANGLE_NAMES,
+    "curve_type",
+    "severity",
+    "height",
+    "width",
+    "pixel_spacing_row_mm",
+    "pixel_spacing_col_mm",
+    "error",
+)
+
+
+def output_paths(output_dir: str | Path, stem: str) -> dict[str, Path]:
+    """The four files written for the image ``stem``, keyed ``json``, ``mask``, ``cam``, ``overlay``."""
+    folder = Path(output_dir)
+    return {kind: folder / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+
+
+def _spacing(meta: Mapping[str, Any], key: str) -> list[float] | None:
+    value = meta.get(key)
+    return None if value is None else [float(v) for v in np.asarray(value).reshape(-1)[:2]]
+
+
+def result_record(
+    name: str,
+    file: str | Path,
+    angles: Sequence[float],
+    image_size: Sequence[int],
+    meta: Mapping[str, Any],
+    model_version: str,
+    checkpoint: str | Path,
+    curve_threshold: float = 10.0,
+    severity_thresholds: Sequence[float] = (10.0, 25.0, 40.0),
+) -> dict[str, Any]:
+    """The content of ``<stem>.json`` for one image.
+
+    Args:
+        name: the file name of the image.
+        file: its path.
+        angles: the three predicted angles in degrees.
+        image_size: (H, W) on disk.
+        meta: the loader's metadata (``pixel_spacing`` and ``imager_pixel_spacing`` in mm for DICOM files with them).
+        model_version: the bundle version (``metadata.json``).
+        checkpoint: the weights used.
+        curve_threshold: degrees from which an angle counts as a curve.
+        severity_thresholds: mild, moderate and severe bounds for angle1.
+    """
+    values = [float(v) for v in angles]
+    return {
+        "name": name,
+        "file": str(file),
+        "angles_deg": {name: round(value, 4) for name, value in zip(ANGLE_NAMES, values, strict=True)},
+        "angle_definitions": dict(ANGLE_MEANINGS),
+        **describe_curve(values, curve_threshold, severity_thresholds),
+        "curve_type_definition": CURVE_TYPE_DEFINITION.replace("curve_threshold", f"{curve_threshold:g}"),
+        "severity_thresholds_deg": [float(v) for v in severity_thresholds],
+        "image_size": {"height": int(image_size[0]), "width": int(image_size[1])},
+        "pixel_spacing_mm": _spacing(meta, "pixel_spacing"),
+        "imager_pixel_spacing_mm": _spacing(meta, "imager_pixel_spacing"),
+        "model_version": str(model_version),
+        "checkpoint": str(checkpoint),
+    }
+
+
+class ImageResultWriter:
+    """Writes the four files of one image.
+
+    Args:
+        curve_threshold: degrees from which an angle counts as a curve (curve type).
+        severity_thresholds: mild, moderate and severe bounds for angle1.
+    """
+
+    def __init__(
+        self, curve_threshold: float = 10.0, severity_thresholds: Sequence[float] = (10.0, 25.0, 40.0)
+    ) -> None:
+        self.curve_threshold = float(curve_threshold)
+        self.severity_thresholds = tuple(float(v) for v in severity_thresholds)
+
+    def __call__(
+        self,
+        paths: Mapping[str, Path],
+        record: Mapping[str, Any],
+        image: np.ndarray,
+        mask: np.ndarray,
+        cam: np.ndarray,
+    ) -> None:
+        """Write ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png``.
+
+        Args:
+            paths: from :func:`output_paths`.
+            record: from :func:`result_record`.
+            image: (H, W) radiograph in [0, 1] at the original resolution.
+            mask: (H, W) spine mask in {0, 1}.
+            cam: (H, W) CAM in [0, 1].
+        """
+        angles = [record["angles_deg"][name] for name in ANGLE_NAMES]
+        Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255).save(paths["mask"])
+        Image.fromarray(np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)).save(paths["cam"])
+        Image.fromarray(render_overlay(image, mask=mask, cam=cam, angles=angles)).save(paths["overlay"])
+        outputs = {kind: path.name for kind, path in paths.items() if kind != "json"}
+        paths["json"].write_text(json.dumps({**record, "outputs": outputs}, indent=2) + "\n")
+
+    def summary_row(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``summary.csv`` row of a successful image."""
+        spacing = record.get("pixel_spacing_mm") or [None, None]
+        return {
+            "name": record["name"],
+            "file": record["file"],
+            "status": "ok",
+            **{name: f"{record['angles_deg'][name]:.4f}" for name in ANGLE_NAMES},
+            "curve_type": record["curve_type"],
+            "severity": record["severity"],
+            "height": record["image_size"]["height"],
+            "width": record["image_size"]["width"],
+            "pixel_spacing_row_mm": spacing[0],
+            "pixel_spacing_col_mm": spacing[1],
+            "error": "",
+        }
+
+
+def write_summary(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write ``summary.csv``: a header of :data:`SUMMARY_COLUMNS`, then one row per image file."""
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)

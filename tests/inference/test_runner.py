@@ -1,0 +1,184 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""configs/inference.yaml run in-process on tiny images: every file type, every output, bad files, no overwriting."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from inference.samples import write_bad_images, write_good_images
+from monai.bundle import ConfigParser, ConfigWorkflow
+from PIL import Image
+from tiny_bundle import CONFIGS, make_checkpoint, write_tiny_overlay
+
+from scripts.inference.runner import InferenceError, list_images
+from scripts.inference.writers import SUMMARY_COLUMNS
+
+VERSION = json.loads((CONFIGS / "metadata.json").read_text())["version"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    return {"overlay": write_tiny_overlay(folder), "ckpt_dir": make_checkpoint(folder / "models").parent}
+
+
+def _workflow(tiny: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object) -> ConfigWorkflow:
+    workflow = ConfigWorkflow(
+        config_file=[str(CONFIGS / "inference.yaml"), str(tiny["overlay"])],
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=False,
+        workflow_type="inference",
+        run_id="inference",
+        dataset_dir=str(dataset_dir),
+        output_dir=str(output_dir),
+        ckpt_dir=str(overrides.pop("ckpt_dir", tiny["ckpt_dir"])),
+        **overrides,
+    )
+    workflow.initialize()
+    return workflow
+
+
+def _cause(error: BaseException) -> BaseException:
+    """The error the code raised (MONAI wraps it in "Failed to evaluate ..." or "Failed to instantiate ...")."""
+    while error.__cause__ is not None and str(error).startswith("Failed to "):
+        error = error.__cause__
+    return error
+
+
+def _run(workflow: ConfigWorkflow) -> None:
+    try:
+        workflow.run()
+    except RuntimeError as error:
+        raise _cause(error) from None
+
+
+def _summary(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_properties_are_present_without_a_checkpoint_or_a_folder(tiny, tmp_path):
+    workflow = _workflow(tiny, "", tmp_path / "out", ckpt_dir=tmp_path / "no_models")
+    assert workflow.check_properties() == []
+
+
+def test_every_file_type_gives_four_files_at_the_original_size(tiny, tmp_path):
+    sizes = write_good_images(tmp_path / "images")
+    _run(_workflow(tiny, tmp_path / "images", tmp_path / "out"))
+    out = tmp_path / "out"
+    for name, (height, width) in sizes.items():
+        stem = Path(name).stem
+        mask = np.asarray(Image.open(out / f"{stem}_mask.png"))
+        cam = Image.open(out / f"{stem}_cam.png")
+        overlay = Image.open(out / f"{stem}_overlay.png")
+        assert mask.shape == (height, width) and set(np.unique(mask)) <= {0, 255}
+        assert cam.size == (width, height) and cam.mode == "L"
+        assert overlay.size == (width, height) and overlay.mode == "RGB"
+        record = json.loads((out / f"{stem}.json").read_text())
+        assert list(record["angles_deg"]) == ["angle1", "angle2", "angle3"]
+        assert all(0.0 <= value <= 180.0 for value in record["angles_deg"].values())
+        assert "largest" in record["angle_definitions"]["angle1"]
+        assert record["curve_type"] in ("none", "single", "double", "triple") and "curve_type_definition" in record
+        assert record["image_size"] == {"height": height, "width": width}
+        assert record["model_version"] == VERSION
+        assert record["checkpoint"] == str(tiny["ckpt_dir"] / "model.pt")
+        assert record["outputs"] == {
+            "mask": f"{stem}_mask.png",
+            "cam": f"{stem}_cam.png",
+            "overlay": f"{stem}_overlay.png",
+        }
+    assert json.loads((out / "mono1.json").read_text())["pixel_spacing_mm"] == [0.15, 0.2]
+    assert json.loads((out / "gray8.json").read_text())["pixel_spacing_mm"] is None
+    rows = _summary(out / "summary.csv")
+    assert list(rows[0]) == list(SUMMARY_COLUMNS)
+    assert [row["name"] for row in rows] == sorted(sizes) and {row["status"] for row in rows} == {"ok"}
+    mono = next(row for row in rows if row["name"] == "mono1.dcm")
+    assert (mono["height"], mono["width"], mono["pixel_spacing_row_mm"]) == ("120", "50", "0.15")
+    first = json.loads((out / f"{Path(rows[0]['name']).stem}.json").read_text())
+    assert float(rows[0]["angle1"]) == pytest.approx(first["angles_deg"]["angle1"], abs=1e-3)
+
+
+def test_bad_files_are_named_and_the_good_ones_still_processed(tiny, tmp_path, caplog):
+    sizes = write_good_images(tmp_path / "images")
+    reasons = write_bad_images(tmp_path / "images")
+    (tmp_path / "images" / "readme.txt").write_text("not looked at")
+    with caplog.at_level(logging.INFO, logger="scripts.inference.runner"), pytest.raises(InferenceError) as raised:
+        _run(_workflow(tiny, tmp_path / "images", tmp_path / "out"))
+    message = str(raised.value)
+    assert message.startswith(f"{len(reasons)} of {len(reasons) + len(sizes)} image(s) failed")
+    failed_lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(failed_lines) == len(reasons)
+    for name, reason in reasons.items():
+        assert sum(name in line and reason in line for line in failed_lines) == 1
+        assert f"{tmp_path / 'images' / name}:" in message and reason in message
+        assert not (tmp_path / "out" / f"{Path(name).stem}.json").exists()
+    for name in sizes:
+        assert (tmp_path / "out" / f"{Path(name).stem}_overlay.png").is_file()
+    rows = {row["name"]: row for row in _summary(tmp_path / "out" / "summary.csv")}
+    assert set(rows) == set(sizes) | set(reasons)  # readme.txt is not an image by its suffix: skipped, not failed
+    assert all(rows[name]["status"] == "failed" and reasons[name] in rows[name]["error"] for name in reasons)
+    assert all(rows[name]["status"] == "ok" for name in sizes)
+
+
+def test_an_empty_folder_is_an_error(tiny, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no image files"):
+        _run(_workflow(tiny, tmp_path / "empty", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_folder_is_named(tiny, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"dataset_dir .*absent does not exist"):
+        _run(_workflow(tiny, tmp_path / "absent", tmp_path / "out"))
+
+
+def test_a_missing_checkpoint_is_named_before_any_image(tiny, tmp_path):
+    write_good_images(tmp_path / "images")
+    with pytest.raises(FileNotFoundError, match=r"checkpoint .*elsewhere/model\.pt does not exist"):
+        _run(_workflow(tiny, tmp_path / "images", tmp_path / "out", ckpt_dir=tmp_path / "elsewhere"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_outputs_are_refused_unless_overwrite(tiny, tmp_path):
+    write_good_images(tmp_path / "all")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "all" / "exact.png").rename(tmp_path / "images" / "exact.png")  # one image keeps three runs short
+    out = tmp_path / "out"
+    _run(_workflow(tiny, tmp_path / "images", out))
+    (out / "exact.json").write_text("kept")
+    (out / "summary.csv").unlink()
+    before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    with pytest.raises(FileExistsError, match=r"already exist; nothing was written \(--overwrite true"):
+        _run(_workflow(tiny, tmp_path / "images", out))
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before  # summary.csv not written either
+    with pytest.raises(ValueError, match="overwrite must be true or false"):
+        _run(_workflow(tiny, tmp_path / "images", out, overwrite="flase"))
+    _run(_workflow(tiny, tmp_path / "images", out, overwrite="true"))
+    assert json.loads((out / "exact.json").read_text())["name"] == "exact.png" and (out / "summary.csv").is_file()
+
+
+def test_files_sharing_a_stem_keep_their_whole_name(tmp_path):
+    for name in ("a.png", "a.JPG", "b.dcm", "c"):
+        (tmp_path / name).write_bytes(b"")
+    records = list_images(tmp_path)
+    assert [(r["name"], r["stem"]) for r in records] == [("a.JPG", "a.JPG"), ("a.png", "a.png"), ("b.dcm", "b")]
+
+
+def test_the_cpu_recipe_overlay_builds_the_network_it_trained():
+    def shapes(*files: str) -> dict[str, tuple[int, ...]]:
+        parser = ConfigParser()
+        parser.read_config([str(CONFIGS / name) for name in files])
+        network = parser.get_parsed_content("network_def")
+        return {key: tuple(value.shape) for key, value in network.state_dict().items()}
+
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "inference.yaml"), str(CONFIGS / "cpu.yaml")])
+    assert parser.get_parsed_content("spatial_size") == [256, 128]
+    torch.manual_seed(0)
+    assert shapes("inference.yaml", "cpu.yaml") == shapes("common.yaml", "cpu.yaml")

@@ -1,0 +1,117 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""The inference and evaluation commands, run the way a person runs them, on tiny images and a tiny checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from inference.samples import write_bad_images, write_good_images
+from tiny_bundle import CONFIGS, make_checkpoint, write_tiny_overlay
+
+pytestmark = pytest.mark.slow
+
+
+def _bundle(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    result.log = result.stdout + result.stderr
+    return result
+
+
+def _files(*paths: Path) -> str:
+    return str([str(path) for path in paths])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    return {"overlay": write_tiny_overlay(folder), "ckpt_dir": make_checkpoint(folder / "models").parent}
+
+
+def _infer(tiny: dict[str, Path], images: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    config = _files(CONFIGS / "inference.yaml", tiny["overlay"])
+    return _bundle("inference", "--config_file", config, "--dataset_dir", str(images), "--output_dir", str(out), *extra)
+
+
+def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(tiny, tmp_path):
+    sizes = write_good_images(tmp_path / "images")
+    reasons = write_bad_images(tmp_path / "images")
+    out = tmp_path / "out"
+    result = _infer(tiny, tmp_path / "images", out, "--ckpt_dir", str(tiny["ckpt_dir"]), "--progress_bar", "true")
+    assert result.returncode == 1, result.log[-3000:]
+    for name, reason in reasons.items():
+        lines = [line for line in result.stdout.splitlines() if f"FAILED {tmp_path / 'images' / name}:" in line]
+        assert len(lines) == 1 and reason in lines[0]
+    assert "InferenceError: 3 of 8 image(s) failed" in result.log
+    assert "inference: 100%" in result.stderr  # the progress bar
+    for name in sizes:
+        stem = Path(name).stem
+        assert all((out / f"{stem}{suffix}").is_file() for suffix in (".json", "_mask.png", "_cam.png", "_overlay.png"))
+    assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(sizes) + len(reasons)
+
+    # the same command again refuses before writing anything; --overwrite true replaces the outputs
+    before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    again = _infer(tiny, tmp_path / "images", out, "--ckpt_dir", str(tiny["ckpt_dir"]))
+    assert again.returncode == 1 and "already exist; nothing was written (--overwrite true" in again.log
+    assert "FAILED" not in again.log
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
+    shutil.rmtree(tmp_path / "images")
+    write_good_images(tmp_path / "images")
+    replaced = _infer(tiny, tmp_path / "images", out, "--ckpt_dir", str(tiny["ckpt_dir"]), "--overwrite", "true")
+    assert replaced.returncode == 0, replaced.log[-3000:]
+    assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(sizes)
+
+
+def test_a_missing_checkpoint_stops_before_any_image(tiny, tmp_path):
+    write_good_images(tmp_path / "images")
+    result = _infer(tiny, tmp_path / "images", tmp_path / "out", "--ckpt_dir", str(tmp_path / "models"))
+    assert result.returncode == 1
+    assert f"checkpoint {tmp_path / 'models' / 'model.pt'} does not exist" in result.log
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_folder_is_an_error(tiny, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _infer(tiny, tmp_path / "empty", tmp_path / "out", "--ckpt_dir", str(tiny["ckpt_dir"]))
+    assert result.returncode == 1 and "holds no image files" in result.log
+
+
+def test_the_cpu_recipe_overlay_runs_a_cpu_recipe_checkpoint(tmp_path):
+    recipe = {"spatial_size": [256, 128], "segmenter_depth": 18, "segmenter_output_stride": 16, "pyramid_channels": 64}
+    ckpt_dir = make_checkpoint(tmp_path / "models", **recipe).parent
+    write_good_images(tmp_path / "all")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "all" / "mono1.dcm").rename(tmp_path / "images" / "mono1.dcm")
+    config = _files(CONFIGS / "inference.yaml", CONFIGS / "cpu.yaml")
+    command = ["--dataset_dir", str(tmp_path / "images"), "--output_dir", str(tmp_path / "out")]
+    result = _bundle("inference", "--config_file", config, *command, "--ckpt_dir", str(ckpt_dir))
+    assert result.returncode == 0, result.log[-3000:]
+    assert json.loads((tmp_path / "out" / "mono1.json").read_text())["pixel_spacing_mm"] == [0.15, 0.2]
+    # without the recipe overlay the paper-size network cannot take these weights, and says what to do
+    wrong = _bundle(
+        "inference", "--config_file", str(CONFIGS / "inference.yaml"), *command, "--ckpt_dir", str(ckpt_dir)
+    )
+    assert wrong.returncode == 1 and "does not hold weights of this network" in wrong.log
+    assert "Merge the recipe overlay that trained it" in wrong.log
+
+
+def test_evaluate_command_writes_metrics_and_prints_the_tables(tiny, phantom_root, tmp_path):
+    config = _files(CONFIGS / "inference.yaml", CONFIGS / "evaluate.yaml", tiny["overlay"])
+    result = _bundle(
+        "evaluate", "--config_file", config, "--dataset_dir", str(phantom_root), "--split", "training",
+        "--fold", "0", "--output_dir", str(tmp_path / "out"), "--ckpt_dir", str(tiny["ckpt_dir"]),
+    )  # fmt: skip
+    assert result.returncode == 0, result.log[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["fold"] == 0 and metrics["split"] == "training"
+    assert "| Method | JA | Dice | AC | SE | SP |" in result.stdout
+    assert f"| {metrics['smape']:.2f} | {metrics['mae']:.2f} |" in result.stdout
+    assert (tmp_path / "out" / "per_image.csv").is_file()
