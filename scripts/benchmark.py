@@ -1,0 +1,379 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""Inference latency, throughput and peak memory of the Seg4Reg+ network, and the training step time of each stage.
+
+    python scripts/benchmark.py [--config bundle/configs/inference.yaml [overlay ...]] [--stages abcde]
+        [--device cpu|cuda|all] [--batch-size N] [--spatial-size H W] [--runs 5] [--warmup 2] [--threads N]
+        [--out docs/performance.md [--overwrite]]
+
+The networks are built from the bundle's configs with MONAI's ``ConfigParser``, as users run them: inference from
+``--config`` (default ``inference.yaml``: the paper's size; add ``cpu.yaml`` for the CPU recipe's size), training from
+``common.yaml``, the stage's overlay and the files given after the first ``--config`` (as ``train.yaml`` merges recipe
+overlays), with the stage's objective, freezing and Adam optimiser. Weights are random (they do not change the cost)
+and the inputs are random tensors of the configured shapes, so no data or checkpoint is needed.
+
+Every measurement runs in a fresh process of its own, so that its peak memory is its own: on CPU the peak resident set
+size (``ru_maxrss``) of that process, on CUDA ``torch.cuda.max_memory_allocated``. Times are the median and the minimum
+of ``--runs`` timed calls after ``--warmup`` untimed ones; on a machine shared with other work the minimum is the better
+estimate of the network's own cost. ``--device all`` (the default) also times the CPU on a GPU machine, which takes
+long at the paper's size; ``--device cuda`` skips it. The markdown report, with the command line and the hardware, goes to stdout and to
+``--out`` (an existing file is kept unless ``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "bundle" / "configs"
+sys.path.insert(0, str(REPO / "bundle"))
+
+STAGES = "abcde"
+RADIOGRAPH_SIZE = (2350, 820)  # (H, W) median size of the AASCE training radiographs, for the preprocessing row
+RESULT_TAG = "BENCHMARK-RESULT "  # marks the one stdout line of a measuring process that carries its result
+NETWORK_KEYS = ("segmenter_depth", "segmenter_output_stride", "pyramid_channels", "regressor_backbone", "roie")
+
+
+def _parser(files: list[str], spatial_size: list[int] | None, device: str) -> Any:
+    """The merged configs, with the device and (when given) the spatial size overridden."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(files)
+    parser["device"] = f"$torch.device({device!r})"
+    if spatial_size:
+        parser["spatial_size"] = list(spatial_size)
+    return parser
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timings(call: Callable[[], object], runs: int, warmup: int, device: torch.device) -> list[float]:
+    """Seconds of each of ``runs`` calls after ``warmup`` untimed ones, the device synchronised around each."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        _sync(device)
+        start = time.perf_counter()
+        call()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _training_step(parser: Any, device: torch.device, batch: int, size: list[int]) -> tuple[Callable[[], None], dict]:
+    """One optimiser step of the stage's objective on random tensors, as MONAI's ``SupervisedTrainer`` runs it."""
+    parser["previous_ckpt"] = ""  # random weights: the cost is the same, and no earlier stage's model is needed
+    objective = parser.get_parsed_content("train#objective")
+    optimizer = parser.get_parsed_content("train#optimizer")  # the same objective instance: the parser caches it
+    amp = bool(parser.get_parsed_content("amp")) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if amp else None
+    image = torch.rand(batch, 1, *size, device=device)
+    label = torch.zeros(batch, 1, *size, device=device)
+    label[..., size[1] * 3 // 8 : size[1] * 5 // 8] = 1.0  # a vertical band where the spine is; float, as in training
+    angles = torch.rand(batch, 3, device=device) * 40.0 + 5.0
+    objective.train()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=False)  # SupervisedTrainer's default
+        with torch.autocast("cuda", enabled=amp):
+            loss = objective(image, label, angles)["loss"]
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+
+    trained = sum(p.numel() for p in objective.trainable_parameters())
+    return step, {"objective": type(objective).__name__, "frozen": list(objective.frozen), "trained": trained}
+
+
+def _preprocessing(parser: Any, folder: str) -> Callable[[], None]:
+    """Reading a radiograph-sized 8-bit JPEG, the size check and resize-and-pad, as ``inference.yaml`` does."""
+    from PIL import Image
+
+    path = str(Path(folder) / "radiograph.jpg")
+    ramp = np.linspace(0, 200, RADIOGRAPH_SIZE[0])[:, None]
+    pixels = ramp + np.random.default_rng(0).normal(0, 20, RADIOGRAPH_SIZE)  # noise, so the JPEG is not trivially small
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path, quality=90)
+    preprocessing = parser.get_parsed_content("preprocessing")
+    return lambda: preprocessing({"image": path})
+
+
+def measure(spec: dict) -> dict:
+    """Run one measurement in this process (a fresh one: see :func:`run_isolated`) and return its numbers.
+
+    Args:
+        spec: ``kind`` (inference, preprocessing or training), ``device``, ``batch``, ``configs`` (files merged in
+            order), ``spatial_size`` (None: the configs'), ``runs``, ``warmup`` and ``threads`` (None: torch's choice).
+
+    Returns:
+        ``times`` (seconds per call), ``peak_bytes`` and ``added_bytes`` (see the module docstring), and what was
+        measured (network hyper-parameters, or the stage's objective, freezing and trained parameter count).
+    """
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    device = torch.device(spec["device"])
+    parser = _parser(spec["configs"], spec["spatial_size"], spec["device"])
+    size = [int(s) for s in parser.get_parsed_content("spatial_size")]
+    batch = spec["batch"]
+    info: dict[str, Any] = {"spatial_size": size}
+    with tempfile.TemporaryDirectory() as folder:
+        if spec["kind"] == "training":
+            call, extra = _training_step(parser, device, batch, size)
+            info.update(extra)
+        elif spec["kind"] == "preprocessing":
+            call = _preprocessing(parser, folder)
+        else:
+            network = parser.get_parsed_content("network_def").to(device).eval()
+            x = torch.rand(batch, 1, *size, device=device)
+            info["parameters"] = sum(p.numel() for p in network.parameters())
+            info["network"] = {key: parser.get_parsed_content(key) for key in NETWORK_KEYS}
+
+            def call() -> None:
+                with torch.inference_mode():
+                    network(x)
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
+        else:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+        times = _timings(call, spec["runs"], spec["warmup"], device)
+        if device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(device)
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {**info, "times": times, "peak_bytes": peak, "added_bytes": max(peak - before, 0)}
+
+
+def run_isolated(spec: dict) -> dict:
+    """:func:`measure` in a fresh Python process (this script with ``--one``); ``{"error": ...}`` when it failed."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG) :])
+    lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"[\w.]+(Error|Exception)\b", line)]  # the exception, not its context
+    reason = (errors or lines or [f"exit status {result.returncode}"])[-1]
+    if result.returncode < 0:
+        reason = f"killed by signal {-result.returncode} (out of memory?)"
+    print(f"  failed: {reason}", file=sys.stderr)
+    return {"error": reason}
+
+
+def hardware(threads: int | None) -> list[str]:
+    """Lines describing the machine and the software versions (``threads``: what the measuring processes use)."""
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )
+    memory = next((line.split()[1] for line in _read("/proc/meminfo") if line.startswith("MemTotal")), None)
+    lines = [
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores, {threads or torch.get_num_threads()} torch threads"
+        + (f", {int(memory) / 2**20:.0f} GiB memory" if memory else ""),
+        "- GPU: "
+        + (
+            f"{torch.cuda.get_device_name(0)}, {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB"
+            if torch.cuda.is_available()
+            else "none"
+        ),
+        f"- software: Python {platform.python_version()}, torch {torch.__version__}, MONAI {version('monai')}, "
+        f"{platform.system()} {platform.release()}",
+        "- load average (1, 5, 15 min) before measuring: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()),
+    ]
+    return lines
+
+
+def _read(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the repository, as a person would type it there."""
+    return os.path.relpath(path, REPO)
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:.0f}"
+
+
+def _row(cells: list[object], result: dict, batch: int, steps: bool) -> str:
+    """A table row: the given cells, then the times and the memory of ``result`` (or its failure)."""
+    if "error" in result:
+        return "| " + " | ".join(map(str, cells)) + f" | failed: {result['error']} |"
+    median, best = statistics.median(result["times"]), min(result["times"])
+    rate = f"{median / batch:.4f}" if steps else f"{median / batch:.4f} | {batch / median:.2f}"
+    numbers = f"{median:.4f} | {best:.4f} | {rate} | {_mib(result['peak_bytes'])} | {_mib(result['added_bytes'])}"
+    return "| " + " | ".join(map(str, cells)) + f" | {numbers} |"
+
+
+NOTES = f"""Times: median and minimum of the timed calls after the untimed warm-up calls; on a machine shared with other
+work the minimum is the better estimate. Network forward: `Seg4RegPlus.forward` (both segmentation passes and both
+regressor passes) in eval mode under `torch.inference_mode`, float32, random weights and inputs. Preprocessing: reading
+an 8-bit {RADIOGRAPH_SIZE[0]}x{RADIOGRAPH_SIZE[1]} JPEG (the median AASCE radiograph size), the size check and the
+resize-and-pad of `inference.yaml`; post-processing and writing the outputs are not included. Training: one step of the
+stage's objective (zero_grad, forward, backward, Adam step; mixed precision where the config turns it on, CUDA only),
+with the stage's frozen parts frozen, on random tensors (image, a band-shaped spine mask, angles).
+
+Memory: every row is measured in a fresh process. CPU rows: the peak resident set size of that process (`ru_maxrss`:
+Python, torch, MONAI, the network and the measurement), then how much the timed calls raised it above its peak after
+building. CUDA rows: `torch.cuda.max_memory_allocated` (tensors only, without the CUDA context or the allocator's
+cache), then its increase over the memory allocated once the network was on the GPU.
+"""
+INFERENCE_HEADER = (
+    "| device | measured | batch | median (s) | min (s) | median per image (s) | images/s | peak memory (MiB) "
+    "| added by the timed calls (MiB) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+TRAINING_HEADER = (
+    "| device | stage | objective | frozen | trained parameters (M) | batch | median (s/step) | min (s/step) "
+    "| median per image (s) | peak memory (MiB) | added by the timed calls (MiB) |\n"
+    "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def collect(configs: list[str], stages: str, devices: list[str], batch: int, shared: dict) -> tuple[list, list, dict]:
+    """Run every measurement, each in its own process: the inference and training table rows, and the network."""
+    overlays = configs[1:]
+    inference_rows, training_rows, network = [], [], {}
+    for device in devices:
+        measured = [("network forward", "inference", size) for size in sorted({1, batch})]
+        measured += [("preprocessing", "preprocessing", 1)] if device == "cpu" else []
+        for what, kind, size in measured:
+            print(f"{device}: {what}, batch {size}", file=sys.stderr, flush=True)
+            result = run_isolated({**shared, "kind": kind, "device": device, "batch": size, "configs": configs})
+            network = network or (result if "network" in result else {})
+            inference_rows.append(_row([device, what, size], result, size, steps=False))
+        for stage in stages:
+            print(f"{device}: training step of stage {stage}, batch {batch}", file=sys.stderr, flush=True)
+            files = [str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), *overlays]
+            result = run_isolated({**shared, "kind": "training", "device": device, "batch": batch, "configs": files})
+            about = [device, stage, result.get("objective", "-"), ", ".join(result.get("frozen", [])) or "-"]
+            about.append(f"{result['trained'] / 1e6:.2f}" if "trained" in result else "-")
+            training_rows.append(_row([*about, batch], result, batch, steps=True))
+    return inference_rows, training_rows, network
+
+
+def report(command: str, configs: list[str], machine: list[str], rows: tuple[list, list, dict]) -> str:
+    """The markdown report: command, date, hardware, configs, network, the tables and what they measure."""
+    inference_rows, training_rows, network = rows
+    lines = [
+        "# Performance of the Seg4Reg+ bundle",
+        "",
+        f"Measured {datetime.now().astimezone().isoformat(timespec='seconds')} with:",
+        "",
+        f"    {command}",
+        "",
+        *machine,
+        f"- inference configs: {', '.join(map(_shown, configs))}",
+        "- training configs: "
+        + " + ".join(["bundle/configs/common.yaml", "bundle/configs/stage_<x>.yaml"])
+        + "".join(f" + {_shown(name)}" for name in configs[1:]),
+    ]
+    if network:
+        n = network["network"]
+        lines.append(
+            f"- network: input {network['spatial_size'][0]}x{network['spatial_size'][1]}; N_S PSPNet ResNet-"
+            f"{n['segmenter_depth']}, output stride {n['segmenter_output_stride']}, pyramid {n['pyramid_channels']}, "
+            f"ROIE {n['roie']}; N_R {n['regressor_backbone']}; {network['parameters'] / 1e6:.2f} M parameters"
+        )
+    lines += ["", "## Inference", "", INFERENCE_HEADER, *inference_rows, ""]
+    if training_rows:
+        lines += ["## Training step per stage", "", TRAINING_HEADER, *training_rows, ""]
+    return "\n".join(lines) + "\n" + NOTES
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    inference_yaml = str(CONFIGS / "inference.yaml")
+    parser.add_argument(
+        "--config", nargs="+", default=[inference_yaml], metavar="FILE", help="inference config, then overlays"
+    )
+    parser.add_argument("--stages", default=STAGES, help="training stages to time (default abcde; '' for none)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all", help="all: CPU, and CUDA if present")
+    parser.add_argument(
+        "--batch-size", type=int, help="throughput and training batch (default: the config's batch_size)"
+    )
+    parser.add_argument("--spatial-size", type=int, nargs=2, metavar=("H", "W"), help="network input size override")
+    parser.add_argument("--runs", type=int, default=5, help="timed calls per measurement (default 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, help="markdown file to write as well (e.g. docs/performance.md)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the JSON spec of one measurement, run in this process
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(RESULT_TAG + json.dumps(measure(json.loads(args.one))), flush=True)
+        return 0
+
+    stages = args.stages.lower()
+    if any(stage not in STAGES for stage in stages):
+        parser.error(f"--stages takes letters of {STAGES!r}, got {args.stages!r}")
+    if args.runs < 1 or args.warmup < 0 or (args.batch_size is not None and args.batch_size < 1):
+        parser.error("need --runs >= 1, --warmup >= 0 and --batch-size >= 1")
+    if args.spatial_size and min(args.spatial_size) < 32:
+        parser.error(f"--spatial-size needs both sides >= 32, got {args.spatial_size}")
+    missing = [name for name in args.config if not Path(name).is_file()]
+    if missing:
+        parser.error(f"config file(s) not found: {', '.join(missing)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no CUDA device")
+    if args.out is not None and args.out.exists() and not args.overwrite:
+        print(f"error: {args.out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+
+    all_devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    devices = all_devices if args.device == "all" else [args.device]
+    configs = [str(Path(name).resolve()) for name in args.config]
+    batch = args.batch_size or int(
+        _parser([str(CONFIGS / "common.yaml"), *configs[1:]], None, "cpu").get_parsed_content("batch_size")
+    )
+    shared = {"spatial_size": args.spatial_size, "runs": args.runs, "warmup": args.warmup, "threads": args.threads}
+    machine = hardware(args.threads)  # before measuring: the load average says how busy the machine was
+    rows = collect(configs, stages, devices, batch, shared)
+    text = report("python " + shlex.join(["scripts/benchmark.py", *argv]), configs, machine, rows)
+    print(text, end="")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with args.out.open("w" if args.overwrite else "x") as file:
+                file.write(text)
+        except FileExistsError:
+            print(f"error: {args.out} appeared while measuring; pass --overwrite to replace it", file=sys.stderr)
+            return 2
+    failed = [row for row in rows[0] + rows[1] if "| failed:" in row]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
