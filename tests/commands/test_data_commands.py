@@ -1,5 +1,5 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
-"""The repository commands scripts/cobb_angles.py and scripts/check_dataset.py, run as a person runs them."""
+"""The repository commands cobb_angles.py, check_dataset.py and mean_baseline.py, run as a person runs them."""
 
 from __future__ import annotations
 
@@ -88,3 +88,16 @@ def test_missing_dataset_root_is_a_clear_error(script, tmp_path):
     args = ["--out", str(tmp_path / "x.csv")] if script == "cobb_angles.py" else []
     result = _run(script, tmp_path / "nowhere", *args)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mean_baseline_scores_the_training_mean_on_the_held_out_fold(phantom_root):
+    result = _run("mean_baseline.py", phantom_root, "--fold", "1")
+    assert result.returncode == 0, result.stderr
+    assert "training fold 1" in result.stdout and "| SMAPE % | MAE deg | MAE angle1 |" in result.stdout
+    smape_value, mae_value, *per_angle = (float(c) for c in result.stdout.splitlines()[-1].strip("| ").split(" | "))
+    assert 0 < smape_value < 100 and mae_value == pytest.approx(np.mean(per_angle), abs=0.01)
+
+
+def test_mean_baseline_names_a_missing_root(tmp_path):
+    result = _run("mean_baseline.py", tmp_path / "nowhere")
+    assert result.returncode == 2 and "nowhere" in result.stderr
