@@ -34,13 +34,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _bundle(*args: str, torchrun: int = 0) -> subprocess.CompletedProcess:
+def _bundle(*args: str, torchrun: int = 0, **env_vars: str) -> subprocess.CompletedProcess:
     launcher = (
         [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}"]
         if torchrun
         else [sys.executable]
     )
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **env_vars)
     result = subprocess.run(
         [*launcher, "-m", "monai.bundle", "run", *args], capture_output=True, text=True, env=env, timeout=900
     )
@@ -52,10 +52,17 @@ def _files(*names: str | Path) -> str:
     return str([str(CONFIGS / n) if isinstance(n, str) else str(n) for n in names])
 
 
-def _stage(stage: str, tiny: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+def _stage(stage: str, tiny: Path, out: Path, *extra: str, **env_vars: str) -> subprocess.CompletedProcess:
     config = _files("common.yaml", f"stage_{stage}.yaml", tiny)
     return _bundle(
-        "--config_file", config, "--ckpt_dir", str(out / "models"), "--output_dir", str(out / "eval"), *extra
+        "--config_file",
+        config,
+        "--ckpt_dir",
+        str(out / "models"),
+        "--output_dir",
+        str(out / "eval"),
+        *extra,
+        **env_vars,
     )
 
 
@@ -166,6 +173,22 @@ def test_mlflow_records_one_run_per_stage(tiny, tmp_path):
         artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
         assert any(p.endswith(".png") for p in artifacts) and any(p.endswith(".json") for p in artifacts)
     assert all("val_smape" in runs[f"stage_{s}"].data.metrics for s in "bcde")
+
+
+def test_a_stage_alone_tracks_to_the_given_tracking_uri(tiny, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'elsewhere' / 'tracking.db'}"
+    (tmp_path / "elsewhere").mkdir()
+    # MONAI resolves output_dir for --tracking before `run` puts the bundle on sys.path: a stage alone needs PYTHONPATH
+    tracking = ("--tracking", str(CONFIGS / "mlflow.yaml"), "--tracking_uri", uri)
+    result = _stage("a", tiny, tmp_path, *tracking, PYTHONPATH=str(REPO / "bundle"))
+    assert result.returncode == 0, result.log[-3000:]
+    assert not (tmp_path / "eval" / "mlruns.db").exists()
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("seg4reg_plus").experiment_id])
+    assert run.info.run_name == "stage_a" and "val_dice" in run.data.metrics
+    # with a plain --output_dir the executed config is still found and logged
+    assert any(a.path.startswith("config_") for a in client.list_artifacts(run.info.run_id))
 
 
 def test_two_processes_train_a_stage_with_ddp(tiny, tmp_path):
