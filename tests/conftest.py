@@ -1,5 +1,6 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
-"""Shared fixtures: the real AASCE split when it is beside the repository, and small synthetic phantom datasets."""
+"""Shared fixtures: the real AASCE split when it is beside the repository, small synthetic phantom datasets, and a
+tiny inference bundle (recipe overlay and random checkpoint)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,12 @@ def phantom_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from scripts.data.phantoms import make_phantoms
 
     return make_phantoms(tmp_path_factory.mktemp("phantoms"), num=12, seed=3, size_scale=0.25)
+
+
+@pytest.fixture(scope="session")
+def tiny_inference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"overlay": tiny.yaml, "ckpt_dir": folder of model.pt}``: inference.yaml shrunk to the tiny test network."""
+    from tiny_bundle import make_checkpoint, write_tiny_overlay
+
+    folder = tmp_path_factory.mktemp("tiny_inference")
+    return {"overlay": write_tiny_overlay(folder), "ckpt_dir": make_checkpoint(folder / "models").parent}

@@ -10,47 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dicom_files import write_dicom
 from monai.data import MetaTensor
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from scripts.data.loading import LoadGrayscale, LoadGrayscaled, is_dicom, read_grayscale
-
-
-def _write_dicom(
-    path: Path,
-    stored: np.ndarray,
-    photometric: str = "MONOCHROME2",
-    bits_stored: int = 12,
-    slope: float | None = None,
-    intercept: float | None = None,
-    rows: int | None = None,
-    **extra: object,
-) -> Path:
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Rows = stored.shape[0] if rows is None else rows
-    dataset.Columns = stored.shape[1]
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated = 16
-    dataset.BitsStored = bits_stored
-    dataset.HighBit = bits_stored - 1
-    dataset.PixelRepresentation = 0
-    if slope is not None:
-        dataset.RescaleSlope = slope
-        dataset.RescaleIntercept = intercept
-    for keyword, value in extra.items():
-        setattr(dataset, keyword, value)
-    dataset.PixelData = stored.astype("<u2").tobytes()
-    dataset.save_as(path, enforce_file_format=True)
-    return path
 
 
 def _zero_width_png(path: Path) -> Path:
@@ -112,7 +76,7 @@ def test_colour_png_becomes_luminance(tmp_path: Path, mode: str) -> None:
 
 def test_dicom_monochrome2_bits_stored_and_spacing(tmp_path: Path) -> None:
     stored = np.array([[0, 4095, 2048], [0xF000 | 100, 1, 4000]], dtype=np.uint16)  # high bits beyond BitsStored=12
-    path = _write_dicom(tmp_path / "a.dcm", stored, PixelSpacing=[0.15, 0.2], ImagerPixelSpacing=[0.18, 0.25])
+    path = write_dicom(tmp_path / "a.dcm", stored, PixelSpacing=[0.15, 0.2], ImagerPixelSpacing=[0.18, 0.25])
     image = LoadGrayscale()(path)
     expected = np.array([[0, 4095, 2048], [100, 1, 4000]]) / 4095.0  # 12 bits stored, not 16
     np.testing.assert_allclose(image[0].numpy(), expected, atol=1e-6)
@@ -124,7 +88,7 @@ def test_dicom_monochrome2_bits_stored_and_spacing(tmp_path: Path) -> None:
 
 def test_dicom_monochrome1_is_inverted_so_bone_is_bright(tmp_path: Path) -> None:
     stored = np.array([[0, 4095], [1023, 3071]], dtype=np.uint16)
-    image = LoadGrayscale()(_write_dicom(tmp_path / "m1.dcm", stored, photometric="MONOCHROME1"))
+    image = LoadGrayscale()(write_dicom(tmp_path / "m1.dcm", stored, photometric="MONOCHROME1"))
     np.testing.assert_allclose(image[0].numpy(), 1.0 - stored / 4095.0, atol=1e-6)
     assert "pixel_spacing" not in image.meta
 
@@ -132,16 +96,16 @@ def test_dicom_monochrome1_is_inverted_so_bone_is_bright(tmp_path: Path) -> None
 def test_dicom_rescale_slope_and_intercept(tmp_path: Path) -> None:
     stored = np.array([[0, 1000, 4095]], dtype=np.uint16)
     # a negative slope reverses the stored scale: modality value 3000 - v, range [-1095, 3000]
-    image = LoadGrayscale()(_write_dicom(tmp_path / "r.dcm", stored, slope=-1.0, intercept=3000.0))
+    image = LoadGrayscale()(write_dicom(tmp_path / "r.dcm", stored, slope=-1.0, intercept=3000.0))
     np.testing.assert_allclose(image[0].numpy(), [[1.0, 3095 / 4095, 0.0]], atol=1e-6)
     # a positive slope and intercept only move the range with the values: the image is the stored one
-    image = LoadGrayscale()(_write_dicom(tmp_path / "p.dcm", stored, slope=2.0, intercept=-1024.0))
+    image = LoadGrayscale()(write_dicom(tmp_path / "p.dcm", stored, slope=2.0, intercept=-1024.0))
     np.testing.assert_allclose(image[0].numpy(), stored / 4095.0, atol=1e-6)
 
 
 def test_dicom_found_by_content_whatever_the_suffix(tmp_path: Path) -> None:
     stored = np.array([[0, 4095, 2048]], dtype=np.uint16)
-    path = _write_dicom(tmp_path / "export.jpg", stored)
+    path = write_dicom(tmp_path / "export.jpg", stored)
     assert is_dicom(path)
     np.testing.assert_allclose(read_grayscale(path)[0], stored / 4095.0, atol=1e-6)
     Image.fromarray(np.zeros((2, 2), dtype=np.uint8)).save(tmp_path / "plain.png")
@@ -172,7 +136,7 @@ def _truncated_jpeg(path: Path) -> Path:
         (lambda folder: _truncated_jpeg(folder / "cut.jpg"), "truncated"),
         (lambda folder: (folder / "notes.png").write_text("not an image") and folder / "notes.png", "not an image"),
         (lambda folder: _zero_width_png(folder / "empty.png"), "zero dimension"),
-        (lambda folder: _write_dicom(folder / "empty.dcm", np.zeros((0, 3), np.uint16), rows=0), "zero dimension"),
+        (lambda folder: write_dicom(folder / "empty.dcm", np.zeros((0, 3), np.uint16), rows=0), "zero dimension"),
     ],
     ids=["missing", "truncated-jpeg", "text-as-png", "zero-width-png", "zero-rows-dicom"],
 )

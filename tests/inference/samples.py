@@ -6,34 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from dicom_files import write_dicom
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-__all__ = ["write_bad_images", "write_dicom", "write_good_images"]
-
-
-def write_dicom(path: Path, stored: np.ndarray, photometric: str = "MONOCHROME1", **extra: object) -> Path:
-    """A 12-bit grayscale DICOM file (Secondary Capture) with the given attributes (e.g. ``PixelSpacing``)."""
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Rows, dataset.Columns = stored.shape
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated = 16
-    dataset.BitsStored = 12
-    dataset.HighBit = 11
-    dataset.PixelRepresentation = 0
-    for keyword, value in extra.items():
-        setattr(dataset, keyword, value)
-    dataset.PixelData = stored.astype("<u2").tobytes()
-    dataset.save_as(path, enforce_file_format=True)
-    return path
+__all__ = ["write_bad_images", "write_good_images"]
 
 
 def write_good_images(folder: Path, seed: int = 0) -> dict[str, tuple[int, int]]:
@@ -53,7 +29,9 @@ def write_good_images(folder: Path, seed: int = 0) -> dict[str, tuple[int, int]]
     sizes["colour.png"] = (80, 70)
     Image.fromarray(rng.integers(0, 256, (64, 32), dtype=np.uint8)).save(folder / "exact.png")
     sizes["exact.png"] = (64, 32)
-    write_dicom(folder / "mono1.dcm", rng.integers(0, 4096, (120, 50)), PixelSpacing=[0.15, 0.2])
+    write_dicom(
+        folder / "mono1.dcm", rng.integers(0, 4096, (120, 50)), photometric="MONOCHROME1", PixelSpacing=[0.15, 0.2]
+    )
     sizes["mono1.dcm"] = (120, 50)
     return sizes
 

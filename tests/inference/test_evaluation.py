@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
-from tiny_bundle import CONFIGS, make_checkpoint, write_tiny_overlay
+from tiny_bundle import CONFIGS
 
 from scripts.data.aasce import kfold_split, load_datalist
 from scripts.data.spine_mask import render_spine_mask
@@ -22,22 +22,18 @@ from scripts.metrics.segmentation import SEGMENTATION_METRICS, segmentation_scor
 SEG_COLUMNS = ("jaccard", "dice", "pixel_accuracy", "sensitivity", "specificity")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("tiny")
-    return {"overlay": write_tiny_overlay(folder), "ckpt_dir": make_checkpoint(folder / "models").parent}
-
-
-def _evaluate(tiny: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object) -> object:
+def _evaluate(
+    tiny_inference: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object
+) -> object:
     workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / "inference.yaml"), str(CONFIGS / "evaluate.yaml"), str(tiny["overlay"])],
+        config_file=[str(CONFIGS / "inference.yaml"), str(CONFIGS / "evaluate.yaml"), str(tiny_inference["overlay"])],
         meta_file=str(CONFIGS / "metadata.json"),
         logging_file=False,
         workflow_type="inference",
         run_id="evaluate",
         dataset_dir=str(dataset_dir),
         output_dir=str(output_dir),
-        ckpt_dir=str(tiny["ckpt_dir"]),
+        ckpt_dir=str(tiny_inference["ckpt_dir"]),
         **overrides,
     )
     workflow.initialize()
@@ -56,8 +52,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_whole_split_writes_the_documented_files_and_project_metric_values(tiny, phantom_root, tmp_path, capsys):
-    workflow = _evaluate(tiny, phantom_root, tmp_path / "out")
+def test_whole_split_writes_the_documented_files_and_project_metric_values(
+    tiny_inference, phantom_root, tmp_path, capsys
+):
+    workflow = _evaluate(tiny_inference, phantom_root, tmp_path / "out")
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(METRIC_KEYS) <= set(metrics) and list(metrics["mae_per_angle"]) == list(ANGLE_NAMES)
     assert metrics["num_images"] == 12 and metrics["fold"] is None and metrics["segmentation_resolution"] == "original"
@@ -88,9 +86,9 @@ def test_whole_split_writes_the_documented_files_and_project_metric_values(tiny,
     assert f"{metrics['smape']:.2f}" in printed and f"{100 * metrics['dice']:.2f}" in printed
 
 
-def test_a_fold_is_training_held_out_fold_and_outputs_are_not_overwritten(tiny, phantom_root, tmp_path):
+def test_a_fold_is_training_held_out_fold_and_outputs_are_not_overwritten(tiny_inference, phantom_root, tmp_path):
     out = tmp_path / "out"
-    _evaluate(tiny, phantom_root, out, fold=0, seg_resolution="network")
+    _evaluate(tiny_inference, phantom_root, out, fold=0, seg_resolution="network")
     held_out = kfold_split(load_datalist(phantom_root), num_folds=5, fold=0, seed=0)[1]
     assert [row["name"] for row in _rows(out / "per_image.csv")] == [record["name"] for record in held_out]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -98,13 +96,13 @@ def test_a_fold_is_training_held_out_fold_and_outputs_are_not_overwritten(tiny, 
     assert metrics["segmentation_resolution"] == "network"
     before = (out / "metrics.json").read_text()
     with pytest.raises(FileExistsError, match="--overwrite true"):
-        _evaluate(tiny, phantom_root, out, fold=0)
+        _evaluate(tiny_inference, phantom_root, out, fold=0)
     assert (out / "metrics.json").read_text() == before
 
 
-def test_evaluation_needs_a_dataset(tiny, tmp_path):
+def test_evaluation_needs_a_dataset(tiny_inference, tmp_path):
     with pytest.raises(ValueError, match="--dataset_dir"):
-        _evaluate(tiny, "", tmp_path / "out")
+        _evaluate(tiny_inference, "", tmp_path / "out")
 
 
 def test_summarise_and_tables():

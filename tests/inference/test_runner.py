@@ -14,7 +14,7 @@ import torch
 from inference.samples import write_bad_images, write_good_images
 from monai.bundle import ConfigParser, ConfigWorkflow
 from PIL import Image
-from tiny_bundle import CONFIGS, make_checkpoint, write_tiny_overlay
+from tiny_bundle import CONFIGS
 
 from scripts.inference.runner import InferenceError, list_images
 from scripts.inference.writers import SUMMARY_COLUMNS
@@ -22,22 +22,18 @@ from scripts.inference.writers import SUMMARY_COLUMNS
 VERSION = json.loads((CONFIGS / "metadata.json").read_text())["version"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("tiny")
-    return {"overlay": write_tiny_overlay(folder), "ckpt_dir": make_checkpoint(folder / "models").parent}
-
-
-def _workflow(tiny: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object) -> ConfigWorkflow:
+def _workflow(
+    tiny_inference: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object
+) -> ConfigWorkflow:
     workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / "inference.yaml"), str(tiny["overlay"])],
+        config_file=[str(CONFIGS / "inference.yaml"), str(tiny_inference["overlay"])],
         meta_file=str(CONFIGS / "metadata.json"),
         logging_file=False,
         workflow_type="inference",
         run_id="inference",
         dataset_dir=str(dataset_dir),
         output_dir=str(output_dir),
-        ckpt_dir=str(overrides.pop("ckpt_dir", tiny["ckpt_dir"])),
+        ckpt_dir=str(overrides.pop("ckpt_dir", tiny_inference["ckpt_dir"])),
         **overrides,
     )
     workflow.initialize()
@@ -63,14 +59,14 @@ def _summary(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_properties_are_present_without_a_checkpoint_or_a_folder(tiny, tmp_path):
-    workflow = _workflow(tiny, "", tmp_path / "out", ckpt_dir=tmp_path / "no_models")
+def test_properties_are_present_without_a_checkpoint_or_a_folder(tiny_inference, tmp_path):
+    workflow = _workflow(tiny_inference, "", tmp_path / "out", ckpt_dir=tmp_path / "no_models")
     assert workflow.check_properties() == []
 
 
-def test_every_file_type_gives_four_files_at_the_original_size(tiny, tmp_path):
+def test_every_file_type_gives_four_files_at_the_original_size(tiny_inference, tmp_path):
     sizes = write_good_images(tmp_path / "images")
-    _run(_workflow(tiny, tmp_path / "images", tmp_path / "out"))
+    _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out"))
     out = tmp_path / "out"
     for name, (height, width) in sizes.items():
         stem = Path(name).stem
@@ -87,7 +83,7 @@ def test_every_file_type_gives_four_files_at_the_original_size(tiny, tmp_path):
         assert record["curve_type"] in ("none", "single", "double", "triple") and "curve_type_definition" in record
         assert record["image_size"] == {"height": height, "width": width}
         assert record["model_version"] == VERSION
-        assert record["checkpoint"] == str(tiny["ckpt_dir"] / "model.pt")
+        assert record["checkpoint"] == str(tiny_inference["ckpt_dir"] / "model.pt")
         assert record["outputs"] == {
             "mask": f"{stem}_mask.png",
             "cam": f"{stem}_cam.png",
@@ -104,12 +100,12 @@ def test_every_file_type_gives_four_files_at_the_original_size(tiny, tmp_path):
     assert float(rows[0]["angle1"]) == pytest.approx(first["angles_deg"]["angle1"], abs=1e-3)
 
 
-def test_bad_files_are_named_and_the_good_ones_still_processed(tiny, tmp_path, caplog):
+def test_bad_files_are_named_and_the_good_ones_still_processed(tiny_inference, tmp_path, caplog):
     sizes = write_good_images(tmp_path / "images")
     reasons = write_bad_images(tmp_path / "images")
     (tmp_path / "images" / "readme.txt").write_text("not looked at")
     with caplog.at_level(logging.INFO, logger="scripts.inference.runner"), pytest.raises(InferenceError) as raised:
-        _run(_workflow(tiny, tmp_path / "images", tmp_path / "out"))
+        _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out"))
     message = str(raised.value)
     assert message.startswith(f"{len(reasons)} of {len(reasons) + len(sizes)} image(s) failed")
     failed_lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
@@ -126,40 +122,40 @@ def test_bad_files_are_named_and_the_good_ones_still_processed(tiny, tmp_path, c
     assert all(rows[name]["status"] == "ok" for name in sizes)
 
 
-def test_an_empty_folder_is_an_error(tiny, tmp_path):
+def test_an_empty_folder_is_an_error(tiny_inference, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no image files"):
-        _run(_workflow(tiny, tmp_path / "empty", tmp_path / "out"))
+        _run(_workflow(tiny_inference, tmp_path / "empty", tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_folder_is_named(tiny, tmp_path):
+def test_a_missing_folder_is_named(tiny_inference, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"dataset_dir .*absent does not exist"):
-        _run(_workflow(tiny, tmp_path / "absent", tmp_path / "out"))
+        _run(_workflow(tiny_inference, tmp_path / "absent", tmp_path / "out"))
 
 
-def test_a_missing_checkpoint_is_named_before_any_image(tiny, tmp_path):
+def test_a_missing_checkpoint_is_named_before_any_image(tiny_inference, tmp_path):
     write_good_images(tmp_path / "images")
     with pytest.raises(FileNotFoundError, match=r"checkpoint .*elsewhere/model\.pt does not exist"):
-        _run(_workflow(tiny, tmp_path / "images", tmp_path / "out", ckpt_dir=tmp_path / "elsewhere"))
+        _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out", ckpt_dir=tmp_path / "elsewhere"))
     assert not (tmp_path / "out").exists()
 
 
-def test_existing_outputs_are_refused_unless_overwrite(tiny, tmp_path):
+def test_existing_outputs_are_refused_unless_overwrite(tiny_inference, tmp_path):
     write_good_images(tmp_path / "all")
     (tmp_path / "images").mkdir()
     (tmp_path / "all" / "exact.png").rename(tmp_path / "images" / "exact.png")  # one image keeps three runs short
     out = tmp_path / "out"
-    _run(_workflow(tiny, tmp_path / "images", out))
+    _run(_workflow(tiny_inference, tmp_path / "images", out))
     (out / "exact.json").write_text("kept")
     (out / "summary.csv").unlink()
     before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
     with pytest.raises(FileExistsError, match=r"already exist; nothing was written \(--overwrite true"):
-        _run(_workflow(tiny, tmp_path / "images", out))
+        _run(_workflow(tiny_inference, tmp_path / "images", out))
     assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before  # summary.csv not written either
     with pytest.raises(ValueError, match="overwrite must be true or false"):
-        _run(_workflow(tiny, tmp_path / "images", out, overwrite="flase"))
-    _run(_workflow(tiny, tmp_path / "images", out, overwrite="true"))
+        _run(_workflow(tiny_inference, tmp_path / "images", out, overwrite="flase"))
+    _run(_workflow(tiny_inference, tmp_path / "images", out, overwrite="true"))
     assert json.loads((out / "exact.json").read_text())["name"] == "exact.png" and (out / "summary.csv").is_file()
 
 

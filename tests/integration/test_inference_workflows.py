@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from inference.samples import write_bad_images, write_good_images
-from tiny_bundle import CONFIGS, make_checkpoint, write_tiny_overlay
+from tiny_bundle import CONFIGS, make_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -30,22 +30,24 @@ def _files(*paths: Path) -> str:
     return str([str(path) for path in paths])
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("tiny")
-    return {"overlay": write_tiny_overlay(folder), "ckpt_dir": make_checkpoint(folder / "models").parent}
-
-
-def _infer(tiny: dict[str, Path], images: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    config = _files(CONFIGS / "inference.yaml", tiny["overlay"])
+def _infer(tiny_inference: dict[str, Path], images: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    config = _files(CONFIGS / "inference.yaml", tiny_inference["overlay"])
     return _bundle("inference", "--config_file", config, "--dataset_dir", str(images), "--output_dir", str(out), *extra)
 
 
-def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(tiny, tmp_path):
+def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(tiny_inference, tmp_path):
     sizes = write_good_images(tmp_path / "images")
     reasons = write_bad_images(tmp_path / "images")
     out = tmp_path / "out"
-    result = _infer(tiny, tmp_path / "images", out, "--ckpt_dir", str(tiny["ckpt_dir"]), "--progress_bar", "true")
+    result = _infer(
+        tiny_inference,
+        tmp_path / "images",
+        out,
+        "--ckpt_dir",
+        str(tiny_inference["ckpt_dir"]),
+        "--progress_bar",
+        "true",
+    )
     assert result.returncode == 1, result.log[-3000:]
     for name, reason in reasons.items():
         lines = [line for line in result.stdout.splitlines() if f"FAILED {tmp_path / 'images' / name}:" in line]
@@ -59,28 +61,30 @@ def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(ti
 
     # the same command again refuses before writing anything; --overwrite true replaces the outputs
     before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
-    again = _infer(tiny, tmp_path / "images", out, "--ckpt_dir", str(tiny["ckpt_dir"]))
+    again = _infer(tiny_inference, tmp_path / "images", out, "--ckpt_dir", str(tiny_inference["ckpt_dir"]))
     assert again.returncode == 1 and "already exist; nothing was written (--overwrite true" in again.log
     assert "FAILED" not in again.log
     assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
     shutil.rmtree(tmp_path / "images")
     write_good_images(tmp_path / "images")
-    replaced = _infer(tiny, tmp_path / "images", out, "--ckpt_dir", str(tiny["ckpt_dir"]), "--overwrite", "true")
+    replaced = _infer(
+        tiny_inference, tmp_path / "images", out, "--ckpt_dir", str(tiny_inference["ckpt_dir"]), "--overwrite", "true"
+    )
     assert replaced.returncode == 0, replaced.log[-3000:]
     assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(sizes)
 
 
-def test_a_missing_checkpoint_stops_before_any_image(tiny, tmp_path):
+def test_a_missing_checkpoint_stops_before_any_image(tiny_inference, tmp_path):
     write_good_images(tmp_path / "images")
-    result = _infer(tiny, tmp_path / "images", tmp_path / "out", "--ckpt_dir", str(tmp_path / "models"))
+    result = _infer(tiny_inference, tmp_path / "images", tmp_path / "out", "--ckpt_dir", str(tmp_path / "models"))
     assert result.returncode == 1
     assert f"checkpoint {tmp_path / 'models' / 'model.pt'} does not exist" in result.log
     assert not (tmp_path / "out").exists()
 
 
-def test_an_empty_folder_is_an_error(tiny, tmp_path):
+def test_an_empty_folder_is_an_error(tiny_inference, tmp_path):
     (tmp_path / "empty").mkdir()
-    result = _infer(tiny, tmp_path / "empty", tmp_path / "out", "--ckpt_dir", str(tiny["ckpt_dir"]))
+    result = _infer(tiny_inference, tmp_path / "empty", tmp_path / "out", "--ckpt_dir", str(tiny_inference["ckpt_dir"]))
     assert result.returncode == 1 and "holds no image files" in result.log
 
 
@@ -103,11 +107,11 @@ def test_the_cpu_recipe_overlay_runs_a_cpu_recipe_checkpoint(tmp_path):
     assert "Merge the recipe overlay that trained it" in wrong.log
 
 
-def test_evaluate_command_writes_metrics_and_prints_the_tables(tiny, phantom_root, tmp_path):
-    config = _files(CONFIGS / "inference.yaml", CONFIGS / "evaluate.yaml", tiny["overlay"])
+def test_evaluate_command_writes_metrics_and_prints_the_tables(tiny_inference, phantom_root, tmp_path):
+    config = _files(CONFIGS / "inference.yaml", CONFIGS / "evaluate.yaml", tiny_inference["overlay"])
     result = _bundle(
         "evaluate", "--config_file", config, "--dataset_dir", str(phantom_root), "--split", "training",
-        "--fold", "0", "--output_dir", str(tmp_path / "out"), "--ckpt_dir", str(tiny["ckpt_dir"]),
+        "--fold", "0", "--output_dir", str(tmp_path / "out"), "--ckpt_dir", str(tiny_inference["ckpt_dir"]),
     )  # fmt: skip
     assert result.returncode == 0, result.log[-3000:]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
