@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["render_overlay"]
 
@@ -35,7 +35,7 @@ def render_overlay(
         image: (H, W) grayscale in [0, 1] (any range is rescaled).
         mask: (H, W) predicted spine mask, tinted red.
         cam: (H, W) class activation map in [0, 1], added as a yellow heat layer.
-        angles: the three predicted angles in degrees, written top left.
+        angles: the three predicted angles in degrees, written top left (font scaled to the image width).
         true_mask: (H, W) ground-truth mask, outlined in green.
         true_angles: the three true angles, written under the predicted ones.
         alpha: opacity of the mask tint and of the CAM.
@@ -64,9 +64,20 @@ def render_overlay(
     if true_angles is not None:
         lines.append("true " + " / ".join(f"{a:.1f}" for a in true_angles))
     if lines:
-        canvas = Image.fromarray(picture)
-        draw = ImageDraw.Draw(canvas)
-        for row, text in enumerate(lines):
-            draw.text((4, 4 + 12 * row), text, fill=(255, 255, 0))
-        picture = np.asarray(canvas)
+        picture = _caption(picture, lines)
     return picture
+
+
+def _caption(picture: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """Write ``lines`` top left, yellow on a black box, in a font scaled to the picture (a 28th of its width)."""
+    size = max(10, round(picture.shape[1] / 28))
+    font = ImageFont.load_default(size=size)
+    canvas = Image.fromarray(picture)
+    draw = ImageDraw.Draw(canvas)
+    margin = max(2, size // 4)
+    for row, text in enumerate(lines):
+        xy = (margin * 2, margin * 2 + row * (size + margin * 2))
+        left, top, right, bottom = draw.textbbox(xy, text, font=font)
+        draw.rectangle((left - margin, top - margin, right + margin, bottom + margin), fill=(0, 0, 0))
+        draw.text(xy, text, fill=(255, 255, 0), font=font)
+    return np.asarray(canvas)
