@@ -145,6 +145,16 @@ def test_resume_and_refusals(tiny, tmp_path):
     assert (folder / "checkpoint_epoch=2.pt").is_file() and (folder / "done.json").is_file()
 
 
+def test_the_seed_decides_the_weights(tiny, tmp_path):
+    runs = {"first": "0", "second": "0", "other": "1"}
+    for run, seed in runs.items():
+        result = _stage("a", tiny, tmp_path / run, "--epochs", "{a: 2}", "--seed", seed)
+        assert result.returncode == 0, result.log[-3000:]
+    first, second, other = (_weights(tmp_path / run / "models" / "stage_a" / "model.pt") for run in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert not all(torch.equal(first[key], other[key]) for key in first)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
