@@ -179,7 +179,7 @@ def test_mlflow_records_one_run_per_stage(tiny, tmp_path):
     assert sorted(runs) == [f"stage_{s}" for s in STAGES]
     for stage, run in runs.items():
         assert "val_dice" in run.data.metrics and "train_loss" in run.data.metrics
-        assert run.data.params["stage"] == stage[-1]
+        assert run.data.params["stage"] == stage[-1] and run.data.params["seed"] == "0"
         artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
         assert any(p.endswith(".png") for p in artifacts) and any(p.endswith(".json") for p in artifacts)
     assert all("val_smape" in runs[f"stage_{s}"].data.metrics for s in "bcde")
