@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from monai.bundle import ConfigParser
+from monai.bundle import ConfigParser, ConfigWorkflow
 
 __all__ = [
     "CONFIGS",
@@ -25,6 +25,7 @@ __all__ = [
     "TINY_SIZE",
     "build_network",
     "export_torchscript",
+    "inference_workflow",
     "make_checkpoint",
     "write_checkpoint",
     "write_tiny_overlay",
@@ -88,3 +89,28 @@ def export_torchscript(config_files: Sequence[Path], ckpt: Path, out: Path) -> s
     command += ["--ckpt_file", str(ckpt), "--meta_file", str(META)]
     command += ["--config_file", str([str(p) for p in config_files])]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def inference_workflow(
+    tiny: dict[str, Path], run_id: str, dataset_dir: Path | str, output_dir: Path, **overrides: object
+) -> ConfigWorkflow:
+    """The initialised ``inference`` (inference.yaml) or ``evaluate`` (+ evaluate.yaml) workflow of the tiny bundle.
+
+    Args:
+        tiny: the ``tiny_inference`` fixture (overlay and checkpoint folder); ``ckpt_dir`` in ``overrides`` wins.
+        run_id: ``"inference"`` or ``"evaluate"``.
+    """
+    extra = [CONFIGS / "evaluate.yaml"] if run_id == "evaluate" else []
+    overrides.setdefault("ckpt_dir", tiny["ckpt_dir"])
+    workflow = ConfigWorkflow(
+        config_file=[str(p) for p in (CONFIGS / "inference.yaml", *extra, tiny["overlay"])],
+        meta_file=str(META),
+        logging_file=False,
+        workflow_type="inference",
+        run_id=run_id,
+        dataset_dir=str(dataset_dir),
+        output_dir=str(output_dir),
+        **{key: str(value) if isinstance(value, Path) else value for key, value in overrides.items()},
+    )
+    workflow.initialize()
+    return workflow

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigWorkflow
-from tiny_bundle import CONFIGS
+from tiny_bundle import inference_workflow
 
-from scripts.data.aasce import kfold_split, load_datalist
+from scripts.data.aasce import DatasetError, kfold_split, load_datalist
 from scripts.data.spine_mask import render_spine_mask
 from scripts.inference.evaluation import METRIC_KEYS, format_tables, summarise
 from scripts.metrics.angles import ANGLE_NAMES, mae, mae_per_angle, smape, smape_per_image
@@ -25,18 +25,7 @@ SEG_COLUMNS = ("jaccard", "dice", "pixel_accuracy", "sensitivity", "specificity"
 def _evaluate(
     tiny_inference: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object
 ) -> object:
-    workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / "inference.yaml"), str(CONFIGS / "evaluate.yaml"), str(tiny_inference["overlay"])],
-        meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=False,
-        workflow_type="inference",
-        run_id="evaluate",
-        dataset_dir=str(dataset_dir),
-        output_dir=str(output_dir),
-        ckpt_dir=str(tiny_inference["ckpt_dir"]),
-        **overrides,
-    )
-    workflow.initialize()
+    workflow = inference_workflow(tiny_inference, "evaluate", dataset_dir, output_dir, **overrides)
     assert workflow.check_properties() == []
     try:
         workflow.run()
@@ -98,6 +87,19 @@ def test_a_fold_is_training_held_out_fold_and_outputs_are_not_overwritten(tiny_i
     with pytest.raises(FileExistsError, match="--overwrite true"):
         _evaluate(tiny_inference, phantom_root, out, fold=0)
     assert (out / "metrics.json").read_text() == before
+
+
+def test_an_unreadable_image_is_named_and_nothing_is_written(tiny_inference, phantom_root, tmp_path):
+    root = shutil.copytree(phantom_root, tmp_path / "phantoms")
+    broken = sorted((root / "data" / "training").iterdir())[0]
+    broken.write_bytes(broken.read_bytes()[:200])  # a truncated file
+    with pytest.raises(Exception) as raised:  # the reader's DatasetError, wrapped by MONAI's config resolution
+        _evaluate(tiny_inference, root, tmp_path / "out")
+    chain = [raised.value]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    assert any(isinstance(e, DatasetError) and f"{broken}: unreadable image" in str(e) for e in chain)
+    assert not (tmp_path / "out" / "metrics.json").exists()
 
 
 def test_evaluation_needs_a_dataset(tiny_inference, tmp_path):

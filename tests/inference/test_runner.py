@@ -14,7 +14,7 @@ import torch
 from inference.samples import write_bad_images, write_good_images
 from monai.bundle import ConfigParser, ConfigWorkflow
 from PIL import Image
-from tiny_bundle import CONFIGS
+from tiny_bundle import CONFIGS, inference_workflow
 
 from scripts.inference.runner import InferenceError, list_images
 from scripts.inference.writers import SUMMARY_COLUMNS
@@ -25,19 +25,7 @@ VERSION = json.loads((CONFIGS / "metadata.json").read_text())["version"]
 def _workflow(
     tiny_inference: dict[str, Path], dataset_dir: Path | str, output_dir: Path, **overrides: object
 ) -> ConfigWorkflow:
-    workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / "inference.yaml"), str(tiny_inference["overlay"])],
-        meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=False,
-        workflow_type="inference",
-        run_id="inference",
-        dataset_dir=str(dataset_dir),
-        output_dir=str(output_dir),
-        ckpt_dir=str(overrides.pop("ckpt_dir", tiny_inference["ckpt_dir"])),
-        **overrides,
-    )
-    workflow.initialize()
-    return workflow
+    return inference_workflow(tiny_inference, "inference", dataset_dir, output_dir, **overrides)
 
 
 def _cause(error: BaseException) -> BaseException:
