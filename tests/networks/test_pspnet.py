@@ -27,7 +27,7 @@ def test_output_shapes(size: tuple[int, int], in_channels: int, out_channels: in
     x = torch.rand(1, in_channels, *size)
     with torch.no_grad():
         logits = net(x)
-        features = net.forward_features(x)
+        _, features = net.forward_features(x)
     assert tuple(logits.shape) == (1, out_channels, *size)
     assert tuple(features.shape) == (1, 512, math.ceil(size[0] / 8), math.ceil(size[1] / 8))
 
@@ -35,7 +35,7 @@ def test_output_shapes(size: tuple[int, int], in_channels: int, out_channels: in
 def test_depth50_feature_map() -> None:
     net = PSPNet(depth=50).eval()
     with torch.no_grad():
-        features = net.forward_features(torch.rand(1, 1, 65, 33))
+        _, features = net.forward_features(torch.rand(1, 1, 65, 33))
         logits = net(torch.rand(1, 1, 65, 33))
     assert tuple(features.shape) == (1, 2048, 9, 5)
     assert tuple(logits.shape) == (1, 2, 65, 33)
@@ -49,9 +49,9 @@ def test_gate_acts_on_middle_feature_map() -> None:
     with torch.no_grad():
         assert torch.equal(net(x, cam), net(x))  # alpha starts at 0
         net.gate.alpha.fill_(0.7)
-        features = net.forward_features(x)
+        low, features = net.forward_features(x)
         attention = torch.nn.functional.interpolate(cam.mean(1, keepdim=True), size=(8, 4), mode="bilinear")
-        expected = net.forward_head(features + 0.7 * attention * features, [64, 32])
+        expected = net.forward_head(features + 0.7 * attention * features, [64, 32], low)
         torch.testing.assert_close(net(x, cam), expected)
         assert not torch.allclose(net(x, cam), net(x))
 

@@ -49,12 +49,34 @@ def resolve_dataset_dir(
 
 
 def fold_datalists(
-    dataset_dir: str | Path, split: str = "training", num_folds: int = 5, fold: int = 0, seed: int = 0
+    dataset_dir: str | Path,
+    split: str = "training",
+    num_folds: int = 5,
+    fold: int = 0,
+    seed: int = 0,
+    inner_val_folds: int = 0,
 ) -> dict[str, list[dict]]:
     """The training and validation datalists of one patient-grouped fold of a split.
 
+    Args:
+        dataset_dir: the AASCE-layout root.
+        split: the split folder.
+        num_folds: patient-grouped folds of the split.
+        fold: the held-out fold.
+        seed: shuffles the patients into folds.
+        inner_val_folds: 0: validate (choose epochs) on the held-out fold itself. N >= 2: the held-out fold is left
+            out of training entirely (``"test"``), and validation is one of N patient-grouped parts of the remaining
+            patients, so a score on the held-out fold was never used to choose anything (cross-validation).
+
     Returns:
-        ``{"train": [...], "val": [...]}``, records as :func:`scripts.data.aasce.load_datalist` gives them.
+        ``{"train": [...], "val": [...]}`` and, with ``inner_val_folds``, ``"test"`` (the held-out fold); records as
+        :func:`scripts.data.aasce.load_datalist` gives them.
+
+    Raises:
+        ValueError: on bad fold numbers, or too few patients for the folds asked for (the message says how many).
     """
-    train, val = kfold_split(load_datalist(dataset_dir, split), num_folds=num_folds, fold=fold, seed=seed)
-    return {"train": train, "val": val}
+    train, held_out = kfold_split(load_datalist(dataset_dir, split), num_folds=num_folds, fold=fold, seed=seed)
+    if not inner_val_folds:
+        return {"train": train, "val": held_out}
+    inner_train, inner_val = kfold_split(train, num_folds=inner_val_folds, fold=0, seed=seed + 1)
+    return {"train": inner_train, "val": inner_val, "test": held_out}

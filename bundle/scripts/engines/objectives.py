@@ -109,11 +109,7 @@ class SegmentationObjective(StageObjective):
         self.use_gate = use_gate
 
     def forward(self, image: torch.Tensor, label: torch.Tensor, angles: torch.Tensor) -> dict[str, torch.Tensor]:
-        attention = None
-        if self.use_gate:
-            with torch.no_grad():
-                attention = self.model.attention(image)
-        logits = self.model.segment(image, attention)
+        logits = self.model.gated_segment(image)[0] if self.use_gate else self.model.segment(image)
         return {"loss": self.loss(logits, label)}
 
 
@@ -194,8 +190,7 @@ class ConsistencyObjective(StageObjective):
         with torch.no_grad():
             truth = torch.cat([1 - label, label], dim=1).float()
             target = self.model.regress(image, truth).scaled_angles
-            attention = self.model.attention(image) if self.model.use_roie else None
-        logits = self.model.segment(image, attention)
+        logits = self.model.gated_segment(image)[0] if self.model.use_roie else self.model.segment(image)
         prediction = self.model.regress(image, torch.softmax(logits, dim=1)).scaled_angles
         consistency = self.loss(prediction, target)
         if self.lambda_seg == 0:

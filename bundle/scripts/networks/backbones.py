@@ -100,15 +100,16 @@ class ResNetEncoder(ResNet):
         self.in_channels = in_channels
         self.output_stride = output_stride
         self.out_channels = 512 * (4 if block == "bottleneck" else 1)
+        self.low_channels = 64 * (4 if block == "bottleneck" else 1)
+
+    def forward_pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output of the first stage (stride 4, ``(B, low_channels, ~H/4, ~W/4)``) and of the last stage."""
+        low = self.layer1(self.maxpool(self.act(self.bn1(self.conv1(x)))))
+        return low, self.layer4(self.layer3(self.layer2(low)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the output of the last stage, ``(B, out_channels, h, w)``."""
-        x = self.act(self.bn1(self.conv1(x)))
-        x = self.maxpool(x)
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        return self.layer4(x)
+        return self.forward_pyramid(x)[1]
 
 
 class EfficientNetEncoder(EfficientNetBN):

