@@ -49,7 +49,22 @@ sys.path.insert(0, str(REPO / "bundle"))
 STAGES = "abcde"
 RADIOGRAPH_SIZE = (2350, 820)  # (H, W) median size of the AASCE training radiographs, for the preprocessing row
 RESULT_TAG = "BENCHMARK-RESULT "  # marks the one stdout line of a measuring process that carries its result
-NETWORK_KEYS = ("segmenter_depth", "segmenter_output_stride", "pyramid_channels", "regressor_backbone", "roie")
+NETWORK_KEYS = (
+    "segmenter_backbone",
+    "segmenter_depth",
+    "segmenter_output_stride",
+    "pyramid_channels",
+    "skip_channels",
+    "regressor_backbone",
+    "roie",
+)
+
+
+def _encoder(network: dict[str, Any]) -> str:
+    """N_S's encoder as a reader names it: ``ResNet-50`` or ``efficientnet-lite0``."""
+    if network["segmenter_backbone"] == "resnet":
+        return f"ResNet-{network['segmenter_depth']}"
+    return str(network["segmenter_backbone"])
 
 
 def _parser(files: list[str], spatial_size: list[int] | None, device: str) -> Any:
@@ -302,9 +317,10 @@ def report(command: str, configs: list[str], machine: list[str], rows: tuple[lis
     if network:
         n = network["network"]
         lines.append(
-            f"- network: input {network['spatial_size'][0]}x{network['spatial_size'][1]}; N_S PSPNet ResNet-"
-            f"{n['segmenter_depth']}, output stride {n['segmenter_output_stride']}, pyramid {n['pyramid_channels']}, "
-            f"ROIE {n['roie']}; N_R {n['regressor_backbone']}; {network['parameters'] / 1e6:.2f} M parameters"
+            f"- network: input {network['spatial_size'][0]}x{network['spatial_size'][1]}; N_S PSPNet {_encoder(n)}, "
+            f"output stride {n['segmenter_output_stride']}, pyramid {n['pyramid_channels']}, "
+            f"skip decoder {n['skip_channels'] or 'off'}, ROIE {n['roie']}; N_R {n['regressor_backbone']}; "
+            f"{network['parameters'] / 1e6:.2f} M parameters"
         )
     lines += ["", "## Inference", "", INFERENCE_HEADER, *inference_rows, ""]
     if training_rows:

@@ -34,7 +34,7 @@ CONFIGS = REPO / "bundle" / "configs"
 sys.path.insert(0, str(REPO / "bundle"))
 
 from scripts.data.aasce import DatasetError, kfold_split, load_datalist, patient_id  # noqa: E402
-from scripts.metrics.angles import mae, smape  # noqa: E402
+from scripts.metrics.angles import mean_predictor_scores  # noqa: E402
 
 # (key in a fold's scores, column title) of the results table
 COLUMNS = (
@@ -79,10 +79,8 @@ def check_split(dataset_root: Path, split: str, folds: list[int], num_folds: int
 def mean_predictor(records: list[dict], num_folds: int, fold: int, seed: int) -> dict[str, float]:
     """SMAPE and MAE of predicting the training part's mean angles for every image of the held-out fold."""
     train, test = kfold_split(records, num_folds=num_folds, fold=fold, seed=seed)
-    truth = np.array([record["angles"] for record in test], dtype=np.float64)
-    mean = np.array([record["angles"] for record in train], dtype=np.float64).mean(axis=0)
-    prediction = np.broadcast_to(mean, truth.shape).copy()
-    return {"mean_predictor_smape": smape(prediction, truth), "mean_predictor_mae": mae(prediction, truth)}
+    scores = mean_predictor_scores(train, test)
+    return {"mean_predictor_smape": scores["val_smape"], "mean_predictor_mae": scores["val_mae"]}
 
 
 def _config_list(files: list[Path]) -> str:

@@ -13,22 +13,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))
 
 from scripts.data.aasce import DatasetError, kfold_split, load_datalist
-from scripts.metrics.angles import mae, mae_per_angle, smape
+from scripts.metrics.angles import mean_predictor_scores
 
 
 def mean_baseline(records: list[dict], num_folds: int, fold: int, seed: int) -> dict[str, float]:
     """Scores of the mean predictor on fold ``fold``: ``{"smape", "mae", "mae_<angle>"..., "train", "val"}``."""
     train, val = kfold_split(records, num_folds=num_folds, fold=fold, seed=seed)
-    truth = np.array([record["angles"] for record in val], dtype=np.float64)  # (N_val, 3)
-    mean = np.array([record["angles"] for record in train], dtype=np.float64).mean(axis=0)  # (3,)
-    prediction = np.broadcast_to(mean, truth.shape).copy()
-    scores = {"smape": smape(prediction, truth), "mae": mae(prediction, truth)}
-    scores.update({f"mae_{name}": value for name, value in mae_per_angle(prediction, truth).items()})
+    scores = {key.removeprefix("val_"): value for key, value in mean_predictor_scores(train, val).items()}
     return {**scores, "train": len(train), "val": len(val)}
 
 

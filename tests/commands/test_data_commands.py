@@ -1,5 +1,5 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
-"""The repository commands cobb_angles.py, check_dataset.py and mean_baseline.py, run as a person runs them."""
+"""The repository commands cobb_angles.py, check_dataset.py, mean_baseline.py and cross_validate.py, run as a person runs them."""
 
 from __future__ import annotations
 
@@ -100,4 +100,32 @@ def test_mean_baseline_scores_the_training_mean_on_the_held_out_fold(phantom_roo
 
 def test_mean_baseline_names_a_missing_root(tmp_path):
     result = _run("mean_baseline.py", tmp_path / "nowhere")
+    assert result.returncode == 2 and "nowhere" in result.stderr
+
+
+def test_cross_validation_refuses_more_folds_than_patients(phantom_root, tmp_path):
+    result = _run("cross_validate.py", phantom_root, "--folds", "0", "--num-folds", "20", "--out", tmp_path / "cv")
+    assert result.returncode == 2
+    assert "12 patients, fewer than --num-folds 20" in result.stderr and str(phantom_root) in result.stderr
+    assert not (tmp_path / "cv").exists()  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--folds", "5"], "--folds must be distinct numbers in [0, 5)"),
+        (["--folds", "1", "1"], "--folds must be distinct"),
+        (["--folds", "0", "--inner-val-folds", "1"], "--inner-val-folds must be at least 2"),
+        (["--folds", "0", "--set", "epochs"], "--set takes ID=VALUE"),
+        (["--folds", "0", "--recipe", "nowhere.yaml"], "recipe overlay not found: nowhere.yaml"),
+    ],
+)
+def test_cross_validation_refuses_bad_settings(phantom_root, tmp_path, args, message):
+    result = _run("cross_validate.py", phantom_root, "--out", tmp_path / "cv", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "cv").exists()
+
+
+def test_cross_validation_names_a_missing_dataset(tmp_path):
+    result = _run("cross_validate.py", tmp_path / "nowhere", "--folds", "0", "--out", tmp_path / "cv")
     assert result.returncode == 2 and "nowhere" in result.stderr

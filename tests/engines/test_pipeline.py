@@ -20,6 +20,19 @@ def test_results_table_has_a_row_per_stage_and_dashes_for_missing_metrics():
     assert table[3].startswith("| b | 12.5 | 5.25 |")
 
 
+def test_results_table_ends_with_the_mean_predictor_when_recorded():
+    floor = {"val_smape": 40.0, "val_mae": 20.0}
+    table = format_results(
+        {
+            "a": {"metrics": {"val_dice": 0.9}, "best_epoch": 3, "seconds": 60},
+            "b": {"metrics": {"val_smape": 12.5}, "best_epoch": 2, "seconds": 60, "mean_predictor": floor},
+        }
+    ).splitlines()
+    assert len(table) == 5
+    assert table[4].startswith("| mean predictor | 40 | 20 |") and table[4].endswith("| - | - |")
+    assert "mean predictor" not in format_results({"a": {"metrics": {}, "best_epoch": 1, "seconds": 1}})
+
+
 def test_unknown_stage_is_refused(tmp_path):
     with pytest.raises(ValueError, match="stages must be taken from"):
         run_stages(tmp_path, tmp_path, stages=["a", "f"])

