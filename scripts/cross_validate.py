@@ -99,12 +99,13 @@ def _run(command: list[str], log: Path) -> None:
 
 
 def write_fold_overlay(path: Path, inner_val_folds: int, sets: list[str]) -> Path:
-    """The overlay every stage and the evaluation of a fold merge: the inner validation and the ``--set`` ids.
+    """The overlay every stage and the evaluation of a fold merge: the inner validation, no progress bars (the output
+    goes to a log file), and the ``--set`` ids.
 
     Values are read as YAML (``--set epochs#b=30`` gives the number 30); the file adds itself to ``overlays`` as every
     recipe overlay does, so each stage of the pipeline merges it.
     """
-    values: dict[str, object] = {"+overlays": [str(path)], "inner_val_folds": inner_val_folds}
+    values: dict[str, object] = {"+overlays": [str(path)], "inner_val_folds": inner_val_folds, "progress_bar": False}
     for item in sets:
         key, value = item.split("=", 1)
         values[key] = yaml.safe_load(value)

@@ -1,0 +1,33 @@
+# Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
+"""The stage configs' schedule: which stages score their starting model, which epochs run on phantoms and on data."""
+
+from __future__ import annotations
+
+import pytest
+from monai.bundle import ConfigParser
+from tiny_bundle import CONFIGS
+
+
+def _parsed(stage: str, key: str, *overlays: str, **overrides: object):
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), *map(str, overlays)])
+    parser.update(overrides)
+    return parser.get_parsed_content(key)
+
+
+@pytest.mark.parametrize(("stage", "at_start"), [("a", False), ("b", False), ("c", True), ("d", True), ("e", True)])
+def test_fine_tuning_stages_validate_their_starting_model(stage: str, at_start: bool):
+    assert _parsed(stage, "validate#at_start") is at_start
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml")])
+    handler = next(h for h in parser["train"]["handlers"] if h["_target_"] == "ValidationHandler")
+    assert handler["exec_at_start"] == "@validate#at_start"  # MONAI's ValidationHandler(exec_at_start=...)
+
+
+def test_the_cpu_recipe_runs_its_phantom_schedule_without_a_dataset(tmp_path):
+    cpu = CONFIGS / "cpu.yaml"
+    phantom = _parsed("b", "phantom_epochs", cpu)
+    assert _parsed("b", "train#max_epochs", cpu) == phantom["b"]
+    assert _parsed("b", "train#max_epochs", cpu, dataset_dir=str(tmp_path)) == _parsed("b", "epochs", cpu)["b"]
+    # the paper recipe runs its own epochs on both
+    assert _parsed("a", "train#max_epochs") == _parsed("a", "epochs")["a"] == 90
