@@ -155,7 +155,7 @@ def test_gated_segment_runs_the_backbone_once_and_matches_two_passes() -> None:
     net = small_net("both", roie=True)
     x = torch.rand(2, 1, 64, 32)
     calls = []
-    hook = net.segmenter.encoder.register_forward_hook(lambda *args: calls.append(1))
+    hook = net.segmenter.encoder.layer4.register_forward_hook(lambda *args: calls.append(1))  # once per backbone pass
     logits, attention = net.gated_segment(x)
     hook.remove()
     assert len(calls) == 1
@@ -188,3 +188,22 @@ def test_flip_tta_averages_the_mirrored_answer() -> None:
     net.train()
     assert net.forward_parts(x)["angles"].shape == (2, 3)  # training batches are not doubled
     assert not torch.allclose(tta["angles"], plain["angles"])
+
+
+def test_torchscript_round_trip_of_the_cpu_recipe_layout() -> None:
+    """Lite0 encoder with the skip decoder, Lite0 regressor and flip TTA: what `ckpt_export` scripts for cpu.yaml."""
+    torch.manual_seed(0)
+    segmenter = PSPNet(
+        backbone="efficientnet-lite0", output_stride=16, pyramid_rates=[1, 2], pyramid_channels=8, fuse_channels=8,
+        skip_channels=4,
+    )  # fmt: skip
+    net = Seg4RegPlus(segmenter, CAMRegressor("efficientnet-lite0", in_channels=2), flip_tta=True).eval()
+    with torch.no_grad():
+        segmenter.gate.alpha.fill_(0.5)
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(net), buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    x = torch.rand(1, 1, 64, 32)
+    with torch.no_grad(), torch.jit.optimized_execution(False):
+        torch.testing.assert_close(loaded(x), net(x))

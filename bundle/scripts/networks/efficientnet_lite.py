@@ -64,6 +64,7 @@ _LITE_BLOCKS: dict[str, list[str]] = {
     ],
 }
 LITE_MODELS = tuple(_LITE_BLOCKS)
+_SE_LAYERS = ("_se_adaptpool", "_se_reduce_padding", "_se_reduce", "_se_expand_padding", "_se_expand")
 
 # stage after which the feature map has stride 2 or 4 (the decoder's skip), and stride 16 (the segmentation encoder's end).
 _SKIP_STAGES = {2: 0, 4: 1}
@@ -156,6 +157,11 @@ class EfficientNetLiteEncoder(EfficientNet):
         for module in self.modules():
             if hasattr(module, "_swish"):
                 module._swish = nn.ReLU6(inplace=False)
+            if hasattr(module, "has_se") and not module.has_se:
+                # MONAI's block refers to its squeeze-excitation layers behind a plain `if self.has_se`, which
+                # TorchScript compiles anyway: give it parameter-free stand-ins (never run, no state dict entries)
+                for name in _SE_LAYERS:
+                    setattr(module, name, nn.Identity())
         self._fc = nn.Identity()
         self._dropout = nn.Identity()
         self.model_name = model_name
