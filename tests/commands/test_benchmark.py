@@ -40,7 +40,7 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     assert text == result.stdout
     assert "python scripts/benchmark.py --config" in text and "--spatial-size 64 32" in text
     assert re.search(r"- CPU: .+, \d+ logical cores, 1 torch threads", text)
-    assert "torch " in text and "MONAI " in text and "input 64x32; N_S PSPNet ResNet-18" in text
+    assert "torch " in text and "MONAI " in text and "input 64x32; N_S PSPNet efficientnet-lite0" in text
 
     inference = _table(text, "Inference")
     assert [row[:3] for row in inference] == [

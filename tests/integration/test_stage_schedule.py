@@ -17,7 +17,7 @@ def _parsed(stage: str, key: str, *overlays: str, **overrides: object):
 
 @pytest.mark.parametrize(("stage", "at_start"), [("a", False), ("b", False), ("c", True), ("d", True), ("e", True)])
 def test_fine_tuning_stages_validate_their_starting_model(stage: str, at_start: bool):
-    assert _parsed(stage, "validate#at_start") is at_start
+    assert _parsed(stage, "validate#at_start") is _parsed(stage, "score_starting_model") is at_start
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml")])
     handler = next(h for h in parser["train"]["handlers"] if h["_target_"] == "ValidationHandler")

@@ -183,7 +183,7 @@ def mae_per_angle(y_pred: ArrayLike, y: ArrayLike) -> dict[str, float]:
     return {name: float(value) for name, value in zip(ANGLE_NAMES, column_means, strict=True)}
 
 
-def mean_predictor_scores(train: Sequence[Mapping], val: Sequence[Mapping]) -> dict[str, float]:
+def mean_predictor_scores(train: Sequence[Mapping], val: Sequence[Mapping]) -> dict[str, float] | None:
     """The floor a model must beat: every validation image predicted as the training records' mean angles.
 
     Args:
@@ -191,13 +191,11 @@ def mean_predictor_scores(train: Sequence[Mapping], val: Sequence[Mapping]) -> d
         val: records with ``angles`` that are scored.
 
     Returns:
-        ``val_smape`` (percent), ``val_mae`` and ``val_mae_<angle>`` (degrees), the keys of the validation metrics.
-
-    Raises:
-        ValueError: if either list is empty.
+        ``val_smape`` (percent), ``val_mae`` and ``val_mae_<angle>`` (degrees), the keys of the validation metrics; None
+        when either list is empty or a record has no angles (a MONAI Label datastore of image-label pairs).
     """
-    if not train or not val:
-        raise ValueError(f"the mean predictor needs training and validation records, got {len(train)} and {len(val)}.")
+    if not train or not val or not all("angles" in record for record in [*train, *val]):
+        return None
     truth = np.array([record["angles"] for record in val], dtype=np.float64)  # (N_val, 3)
     mean = np.array([record["angles"] for record in train], dtype=np.float64).mean(axis=0)  # (3,)
     prediction = np.broadcast_to(mean, truth.shape).copy()
