@@ -53,7 +53,7 @@ def test_two_pass_semantics() -> None:
     with torch.no_grad():
         out = net(x)
         parts = net.forward_parts(x)
-        # the reading of DESIGN.md section 3, step by step
+        # our two-pass reading (bundle/docs/README.md), step by step
         s0 = torch.softmax(segmenter(x), dim=1)
         cam0 = regressor(torch.cat([x, s0[:, 1:]], dim=1)).cam
         s = torch.softmax(segmenter(x, cam0), dim=1)

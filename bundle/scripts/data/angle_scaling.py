@@ -2,7 +2,7 @@
 """Scale Cobb angles to the range of a sigmoid head and back.
 
 The regressor ends in a sigmoid, so its targets are ``angles / scale``. The scale is 180 by default rather than 90:
-some labelled angles exceed 90 degrees (DESIGN.md section 2). The scaling is a fixed linear map, so :meth:`inverse` needs
+some labelled angles exceed 90 degrees (the AASCE training labels). The scaling is a fixed linear map, so :meth:`inverse` needs
 no recorded state: it turns predictions back into degrees, and ``Compose.inverse`` of a pipeline that contains
 :class:`ScaleAnglesd` brings the angles back too.
 """

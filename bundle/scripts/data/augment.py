@@ -9,7 +9,7 @@ are relabelled (TL <-> TR, BL <-> BR) so that the landmark order stays the conve
 size; landmarks may leave the image after a rotation or an enlargement and are kept as they are.
 
 Flips and scales leave the official Cobb angles unchanged exactly; a rotation can make the rule pick another branch for
-angles 2 and 3 (DESIGN.md: about 1% of images within +-45 degrees), which ``recompute_angles`` takes into account.
+angles 2 and 3 (about 1% of the AASCE training images within +-45 degrees), which ``recompute_angles`` takes into account.
 """
 
 from __future__ import annotations

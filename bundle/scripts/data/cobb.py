@@ -1,7 +1,7 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """The official AASCE 2019 Cobb angle rule, from 68 vertebra corner landmarks.
 
-This is the rule that produced the challenge's ``angles.csv`` (see DESIGN.md section 2). It is implemented from its
+This is the rule that produced the challenge's ``angles.csv`` (bundle/docs/README.md, "Data"). It is implemented from its
 description, step by step, and reproduces the released training angles within 0.01 degrees:
 
 1. 34 endplate midpoints (mean of each left/right corner pair), top to bottom.

@@ -5,7 +5,7 @@ Coordinates. Every geometric transform of this package works in continuous pixel
 pixel ``[i, j]`` of a ``(C, H, W)`` array covers ``[j, j + 1) x [i, i + 1)``: the image spans ``[0, W] x [0, H]`` and
 its centre is ``(W / 2, H / 2)``. Landmarks are points in these coordinates (``image[:, int(y), int(x)]`` is the pixel
 under ``(x, y)``). With this convention an isotropic scale about the image centre maps the image height exactly onto
-the output height, which keeps the official Cobb rule's height test (DESIGN.md step 7) unchanged under resizing.
+the output height, which keeps the official Cobb rule's height test (its step 7, the sum of two endplate heights against the image height) unchanged under resizing.
 
 The resize is one isotropic scale ``s = min(H_out / H, W_out / W)`` followed by a shift that centres the scaled image
 exactly, so the shift (``pad_top``, ``pad_left``) can be fractional: a point ``p`` maps to ``s * p + (pad_left,

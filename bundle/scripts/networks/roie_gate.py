@@ -16,7 +16,7 @@ class ROIEGate(nn.Module):
     ``f' = alpha * (A ⊙ f) + f``, with ``alpha`` a learnable scalar initialised to 0 (so the gate starts as the
     identity and the segmentation network is unchanged until fine-tuning moves alpha) and ``A`` the attention map:
     the mean over the given CAMs (one per Cobb angle), resized bilinearly to the feature map's size (our reading of
-    the paper, DESIGN.md section 3).
+    the paper; bundle/docs/README.md).
 
     Shapes:
         ``features (B, C, h, w)``, ``cam (B, K, h', w')`` with any K >= 1 (3 CAMs or their mean) ``-> (B, C, h, w)``.

@@ -56,7 +56,7 @@ def split_output(output: torch.Tensor, num_seg_channels: int = 2) -> dict[str, t
 
 
 class Seg4RegPlus(nn.Module):
-    """The combined Seg4Reg+ network for inference (Lin et al.; the two-pass reading of DESIGN.md section 3).
+    """The combined Seg4Reg+ network for inference (Lin et al.; our two-pass reading, bundle/docs/README.md).
 
     With the ROIE gate (``segmenter.roie``)::
 

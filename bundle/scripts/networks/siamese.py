@@ -33,7 +33,7 @@ class SiameseAR(nn.Module):
     """Shared-weight Siamese regressor of the AR module (paper Eq. 4).
 
     Branch A runs the regressor on ``concat(x, s)``; branch B on ``concat(zeros_like(x), s)``: the segmentation alone,
-    in the same input layout so that the weights can be shared (our reading, DESIGN.md section 3). The two branches
+    in the same input layout so that the weights can be shared (our reading, bundle/docs/README.md "Our readings of the paper"). The two branches
     run as one batch of 2B, so that batch normalisation sees, in training, the same mixture of both kinds of input
     that its running statistics (used at inference, where only branch A's kind of input occurs) accumulate.
 
