@@ -7,7 +7,7 @@
 
 The networks are built from the bundle's configs with MONAI's ``ConfigParser``, as users run them: inference from
 ``--config`` (default ``inference.yaml``: the paper's size; add ``cpu.yaml`` for the CPU recipe's size), training from
-``common.yaml``, the stage's overlay and the files given after the first ``--config`` (as ``train.yaml`` merges recipe
+``train.yaml``, the stage's overlay and the files given after the first ``--config`` (as ``train.yaml`` merges recipe
 overlays), with the stage's objective, freezing and Adam optimiser. Weights are random (they do not change the cost)
 and the inputs are random tensors of the configured shapes, so no data or checkpoint is needed.
 
@@ -290,7 +290,7 @@ def collect(configs: list[str], stages: str, devices: list[str], batch: int, sha
             inference_rows.append(_row([device, what, size], result, size, steps=False))
         for stage in stages:
             print(f"{device}: training step of stage {stage}, batch {batch}", file=sys.stderr, flush=True)
-            files = [str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), *overlays]
+            files = [str(CONFIGS / "train.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), *overlays]
             result = run_isolated({**shared, "kind": "training", "device": device, "batch": batch, "configs": files})
             about = [device, stage, result.get("objective", "-"), ", ".join(result.get("frozen", [])) or "-"]
             about.append(f"{result['trained'] / 1e6:.2f}" if "trained" in result else "-")
@@ -311,7 +311,7 @@ def report(command: str, configs: list[str], machine: list[str], rows: tuple[lis
         *machine,
         f"- inference configs: {', '.join(map(_shown, configs))}",
         "- training configs: "
-        + " + ".join(["bundle/configs/common.yaml", "bundle/configs/stage_<x>.yaml"])
+        + " + ".join(["bundle/configs/train.yaml", "bundle/configs/stage_<x>.yaml"])
         + "".join(f" + {_shown(name)}" for name in configs[1:]),
     ]
     if network:
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     devices = all_devices if args.device == "all" else [args.device]
     configs = [str(Path(name).resolve()) for name in args.config]
     batch = args.batch_size or int(
-        _parser([str(CONFIGS / "common.yaml"), *configs[1:]], None, "cpu").get_parsed_content("batch_size")
+        _parser([str(CONFIGS / "train.yaml"), *configs[1:]], None, "cpu").get_parsed_content("batch_size")
     )
     shared = {"spatial_size": args.spatial_size, "runs": args.runs, "warmup": args.warmup, "threads": args.threads}
     machine = hardware(args.threads)  # before measuring: the load average says how busy the machine was

@@ -7,7 +7,7 @@
 For each fold k, one after another:
 1. the training pipeline (``run training`` with ``train.yaml`` and the recipe overlays) trains every stage with fold k
    left out entirely; each stage chooses its best epoch on an inner validation part (1 / ``inner_val_folds`` of the
-   other patients, ``inner_val_folds`` in ``common.yaml``), never on fold k;
+   other patients, ``inner_val_folds`` in ``train.yaml``), never on fold k;
 2. the ``evaluate`` workflow scores the final model on fold k twice: masks at the network size and at the original size;
 3. the mean predictor (the training part's mean angles) is scored on fold k, the floor to beat.
 
@@ -102,10 +102,10 @@ def write_fold_overlay(path: Path, inner_val_folds: int, sets: list[str]) -> Pat
     """The overlay every stage and the evaluation of a fold merge: the inner validation, no progress bars (the output
     goes to a log file), and the ``--set`` ids.
 
-    Values are read as YAML (``--set epochs#b=30`` gives the number 30); the file adds itself to ``overlays`` as every
-    recipe overlay does, so each stage of the pipeline merges it.
+    Values are read as YAML (``--set epochs#b=30`` gives the number 30). Listed after the recipe, it reaches every
+    stage of the pipeline as any overlay does.
     """
-    values: dict[str, object] = {"+overlays": [str(path)], "inner_val_folds": inner_val_folds, "progress_bar": False}
+    values: dict[str, object] = {"inner_val_folds": inner_val_folds, "progress_bar": False}
     for item in sets:
         key, value = item.split("=", 1)
         values[key] = yaml.safe_load(value)

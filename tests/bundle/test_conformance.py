@@ -27,10 +27,9 @@ def test_inference_configs_keep_monai_property_ids(run_id, overlays, phantom_roo
     config = ConfigParser.load_config_file(str(CONFIGS / "inference.yaml"))
     required = [p["id"] for p in InferProperties.values() if p["required"] and not p["id"].startswith("_meta_")]
     missing = [key for key in required if ID_SEP_KEY not in key and key not in config]
-    if missing:
-        pytest.skip(f"configs/inference.yaml lacks the MONAI inference property ids {missing}")
-    if not all((CONFIGS / name).is_file() for name in overlays):
-        pytest.skip(f"{overlays} not written yet")
+    assert not missing, f"configs/inference.yaml lacks the MONAI inference property ids {missing}"
+    absent = [name for name in overlays if not (CONFIGS / name).is_file()]
+    assert not absent, f"configs lack {absent}"
 
     configs = [CONFIGS / "inference.yaml", *(CONFIGS / name for name in overlays), write_tiny_overlay(tmp_path)]
     write_checkpoint(configs, tmp_path / "models" / "model.pt")

@@ -1,10 +1,14 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 from __future__ import annotations
 
+from copy import deepcopy
+from pathlib import Path
+
 import pytest
+from monai.bundle import ConfigParser, ConfigWorkflow
 
 from scripts.engines.evaluator import lower_is_better, metric_comparator, select_metrics
-from scripts.engines.pipeline import format_results, run_stages
+from scripts.engines.pipeline import changed_ids, format_results, run_stages
 from scripts.engines.tracking import executed_config_file, requested_tracking
 
 
@@ -62,3 +66,73 @@ def test_key_metric_direction_and_selection():
     assert select_metrics(metrics, "val_smape", regress=True) == ({"val_smape": 1}, {"val_mae": 2, "val_dice": 3})
     with pytest.raises(ValueError, match="key metric 'val_smape' is not available"):
         select_metrics(metrics, "val_smape", regress=False)
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "bundle" / "configs"
+
+
+def _pipeline(*overlays: Path, **command_line: object) -> ConfigParser:
+    """The pipeline's config as ``run training`` builds it: train.yaml, the overlays, then the command line."""
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "train.yaml"), *map(str, overlays)])
+    parser.update(command_line)
+    parser["training"] = "$scripts.engines.pipeline.stage_overrides(@bundle_root + '/configs/train.yaml')"
+    return parser
+
+
+def test_changed_ids_go_key_by_key_into_kept_dicts_and_whole_otherwise():
+    base = {"a": 1, "d": {"x": 1, "y": {"z": 2}}, "l": [1, 2], "e": {"p": 1, "q": 2}}
+    merged = {"a": 1, "d": {"x": 5, "y": {"z": 2}, "w": 0}, "l": [1], "e": {"p": 3}, "n": "$@a"}
+    assert changed_ids(base, merged) == {"d#x": 5, "d#w": 0, "l": [1], "e": {"p": 3}, "n": "$@a"}
+
+
+def test_overlay_and_command_line_ids_reach_the_stages_raw(tmp_path):
+    overlay = tmp_path / "recipe.yaml"
+    overlay.write_text("batch_size: 3\ntrain#lr: 0.5\nnew_rate: 0.25\nlr_regressor: '$@new_rate * 2'\n")
+    epochs = {"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}
+    parser = _pipeline(overlay, epochs=epochs, fold=2, **{"validate#dataloader#batch_size": 1}, stages=["a"])
+    overrides = parser.get_parsed_content("training")
+    assert overrides == {
+        "batch_size": 3,
+        "train#lr": 0.5,
+        "new_rate": 0.25,  # new, but another setting refers to it
+        "lr_regressor": "$@new_rate * 2",  # raw: evaluated in the stage
+        "epochs#a": 1,
+        "epochs#b": 1,
+        "epochs#c": 1,
+        "epochs#d": 1,
+        "epochs#e": 1,
+        "fold": 2,
+        "validate#dataloader#batch_size": 1,
+    }  # "stages" is the pipeline's own: not handed on
+
+
+def test_an_id_no_stage_uses_is_named_before_anything_runs():
+    parser = _pipeline(batch_szie=4, batch_size=2)
+    with pytest.raises(RuntimeError) as raised:
+        parser.get_parsed_content("training")
+    cause = raised.value.__cause__
+    assert isinstance(cause, ValueError) and str(cause).startswith("batch_szie: given to the training pipeline")
+
+
+def test_the_tracking_patch_of_the_pipeline_is_not_handed_on():
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "train.yaml"))
+    parser.update({"batch_size": 2})
+    ConfigWorkflow.patch_bundle_tracking(parser, ConfigParser.load_config_files(str(CONFIGS / "mlflow.yaml")))
+    parser["training"] = (
+        "$scripts.engines.pipeline.stage_overrides(@bundle_root + '/configs/train.yaml', @tracking_settings)"
+    )
+    assert parser.get_parsed_content("training") == {"batch_size": 2}
+
+
+def test_monai_s_own_mlflow_patch_is_not_handed_on_either():
+    from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "train.yaml"))
+    ConfigWorkflow.patch_bundle_tracking(parser, deepcopy(DEFAULT_EXP_MGMT_SETTINGS["mlflow"]))  # --tracking mlflow
+    parser["training"] = (
+        "$scripts.engines.pipeline.stage_overrides(@bundle_root + '/configs/train.yaml', @tracking_settings)"
+    )
+    assert parser.get_parsed_content("training") == {}

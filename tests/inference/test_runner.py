@@ -165,4 +165,4 @@ def test_the_cpu_recipe_overlay_builds_the_network_it_trained():
     parser.read_config([str(CONFIGS / "inference.yaml"), str(CONFIGS / "cpu.yaml")])
     assert parser.get_parsed_content("spatial_size") == [256, 128]
     torch.manual_seed(0)
-    assert shapes("inference.yaml", "cpu.yaml") == shapes("common.yaml", "cpu.yaml")
+    assert shapes("inference.yaml", "cpu.yaml") == shapes("train.yaml", "cpu.yaml")

@@ -34,10 +34,9 @@ def test_ablation_row(row):
     stages, regressor_input, ar, roie = ROWS[row]
     pipeline = _parser("train", row)
     assert pipeline.get_parsed_content("stages") == stages
-    assert pipeline.get_parsed_content("overlays")[-1].endswith(f"configs/{row}.yaml")
     assert pipeline.get_parsed_content("ckpt_dir").endswith(f"models/{row}")
 
-    stage_b = _parser("common", "stage_b", row)
+    stage_b = _parser("train", "stage_b", row)
     stage_b["previous_ckpt"] = ""
     stage_b["device"] = "$torch.device('cpu')"
     objective = stage_b.get_parsed_content("train#objective")
@@ -51,6 +50,6 @@ def test_ablation_row(row):
 
 def test_full_recipe_runs_all_five_stages_with_every_switch_on():
     assert _parser("train").get_parsed_content("stages") == ["a", "b", "c", "d", "e"]
-    common = _parser("common")
+    common = _parser("train")
     assert common.get_parsed_content("ar") is True and common.get_parsed_content("roie") is True
     assert common.get_parsed_content("regressor_input") == "both"

@@ -25,13 +25,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
     path = folder / "tiny.yaml"
     path.write_text(
-        f"+overlays: ['{path}']\n"
         f"cache_dir: '{folder / 'cache'}'\n"
         "spatial_size: [64, 32]\nsegmenter_depth: 18\nsegmenter_output_stride: 16\npyramid_channels: 8\n"
         "num_phantoms: 12\nphantom_scale: 0.25\nnum_workers: 0\nbatch_size: 4\nprogress_bar: false\n"
         "epochs: {a: 1, b: 1, c: 1, d: 1, e: 1}\n"
         # one random epoch rarely beats the starting model; the hand-over checks below need each stage's own weights
-        "score_starting_model: false\n"
+        "score_starting_model: {a: false, b: false, c: false, d: false, e: false}\n"
     )
     return path
 
@@ -55,7 +54,7 @@ def _files(*names: str | Path) -> str:
 
 
 def _stage(stage: str, tiny: Path, out: Path, *extra: str, **env_vars: str) -> subprocess.CompletedProcess:
-    config = _files("common.yaml", f"stage_{stage}.yaml", tiny)
+    config = _files("train.yaml", f"stage_{stage}.yaml", tiny)
     return _bundle(
         "--config_file",
         config,
@@ -75,7 +74,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_stage_keeps_monai_property_ids(stage, tiny, tmp_path):
     workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / "common.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), str(tiny)],
+        config_file=[str(CONFIGS / "train.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), str(tiny)],
         meta_file=str(CONFIGS / "metadata.json"),
         logging_file=False,
         workflow_type="train",
@@ -192,7 +191,7 @@ def test_a_stage_alone_tracks_to_the_given_tracking_uri(tiny, tmp_path):
     uri = f"sqlite:///{tmp_path / 'elsewhere' / 'tracking.db'}"
     (tmp_path / "elsewhere").mkdir()
     # MONAI resolves output_dir for --tracking before `run` puts the bundle on sys.path: a stage alone needs PYTHONPATH
-    tracking = ("--tracking", str(CONFIGS / "mlflow.yaml"), "--tracking_uri", uri)
+    tracking = ("--tracking", str(CONFIGS / "mlflow.yaml"), "--tracking_uri", uri, "--save_execute_config", "True")
     result = _stage("a", tiny, tmp_path, *tracking, PYTHONPATH=str(REPO / "bundle"))
     assert result.returncode == 0, result.log[-3000:]
     assert not (tmp_path / "eval" / "mlruns.db").exists()
@@ -204,7 +203,7 @@ def test_a_stage_alone_tracks_to_the_given_tracking_uri(tiny, tmp_path):
 
 
 def test_two_processes_train_a_stage_with_ddp(tiny, tmp_path):
-    config = _files("common.yaml", "stage_a.yaml", "multi_gpu.yaml", tiny)
+    config = _files("train.yaml", "stage_a.yaml", "multi_gpu.yaml", tiny)
     result = _bundle("--config_file", config, "--ckpt_dir", str(tmp_path / "models"), torchrun=2)
     assert result.returncode == 0, result.log[-3000:]
     done = json.loads((tmp_path / "models" / "stage_a" / "done.json").read_text())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scripts.losses.smape_loss import SMAPELoss, smape_per_image
+from scripts.losses.smape_loss import SMAPELoss, smape_fraction
 
 
 def test_hand_computed_values() -> None:
@@ -22,9 +22,9 @@ def test_hand_computed_values() -> None:
 def test_eps_is_added_to_each_term() -> None:
     zeros = torch.zeros(1, 3)
     # |0 - 0| / (3 * eps) = 0, finite; and a prediction of 0.1 against 0 gives 0.1 / (0.1 + 3 * 0.01)
-    assert smape_per_image(zeros, zeros, eps=0.01).item() == 0.0
+    assert smape_fraction(zeros, zeros, eps=0.01).item() == 0.0
     pred = torch.tensor([[0.1, 0.0, 0.0]])
-    torch.testing.assert_close(smape_per_image(pred, zeros, eps=0.01), torch.tensor([0.1 / 0.13]))
+    torch.testing.assert_close(smape_fraction(pred, zeros, eps=0.01), torch.tensor([0.1 / 0.13]))
 
 
 def test_gradient_flows_to_prediction() -> None:

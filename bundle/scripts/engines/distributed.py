@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_distributed", "is_distributed", "is_main_process", "local_device", "on_main_process"]
+__all__ = [
+    "init_distributed",
+    "is_distributed",
+    "is_main_process",
+    "local_device",
+    "on_main_process",
+    "release_process_group",
+]
 
 T = TypeVar("T")
 
@@ -29,8 +36,15 @@ def is_main_process() -> bool:
     return not is_distributed() or dist.get_rank() == 0
 
 
+# how many setups (the pipeline's, then each stage's) hold the process group this process created
+_holders = 0
+
+
 def init_distributed(backend: str | None = None) -> None:
-    """Join the process group ``torchrun`` describes (once; later calls do nothing).
+    """Join the process group ``torchrun`` describes (once; later calls only count themselves as holders).
+
+    Each call is matched by one :func:`release_process_group` (a bundle's ``initialize`` and ``finalize``); the group
+    is destroyed when the last holder releases it, so the pipeline's stages share the group the pipeline joined.
 
     Args:
         backend: ``nccl`` on GPUs, ``gloo`` on CPUs; None picks by availability.
@@ -38,15 +52,27 @@ def init_distributed(backend: str | None = None) -> None:
     Raises:
         RuntimeError: when not launched by ``torchrun`` (no ``RANK``/``WORLD_SIZE`` in the environment).
     """
-    if is_distributed():
+    global _holders
+    if not is_distributed():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise RuntimeError(
+                "the multi-GPU overlay runs under torchrun (torchrun --nproc_per_node=<N> -m monai.bundle ...)."
+            )
+        dist.init_process_group(backend=backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_device())
+        _holders = 0
+    _holders += 1
+
+
+def release_process_group() -> None:
+    """Undo one :func:`init_distributed`: the last holder destroys the group. Without a group (one process) nothing."""
+    global _holders
+    if _holders == 0:
         return
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise RuntimeError(
-            "the multi-GPU overlay runs under torchrun (torchrun --nproc_per_node=<N> -m monai.bundle ...)."
-        )
-    dist.init_process_group(backend=backend or ("nccl" if torch.cuda.is_available() else "gloo"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_device())
+    _holders -= 1
+    if _holders == 0 and is_distributed():
+        dist.destroy_process_group()
 
 
 def local_device() -> torch.device:

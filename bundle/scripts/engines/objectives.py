@@ -150,8 +150,7 @@ class RegressionObjective(StageObjective):
             return {"loss": self.loss(prediction, target)}
         out = self.siamese(image, seg[:, 1:])
         terms = self.loss.terms(out.scaled_angles_a, out.scaled_angles_b, out.cam_a, out.cam_b, target)
-        loss = terms["smape_a"] + terms["smape_b"] + self.loss.lambda_ar * terms["attention"]
-        return {"loss": loss, **{name: value.detach() for name, value in terms.items()}}
+        return {"loss": self.loss.total(terms), **{name: value.detach() for name, value in terms.items()}}
 
 
 class ConsistencyObjective(StageObjective):

@@ -60,5 +60,8 @@ class ARLoss(nn.Module):
         target: torch.Tensor,
     ) -> torch.Tensor:
         """The weighted total of :meth:`terms`."""
-        terms = self.terms(pred_a, pred_b, cam_a, cam_b, target)
+        return self.total(self.terms(pred_a, pred_b, cam_a, cam_b, target))
+
+    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``smape_a + smape_b + lambda_ar * attention`` of the terms :meth:`terms` returned."""
         return terms["smape_a"] + terms["smape_b"] + self.lambda_ar * terms["attention"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SMAPELoss", "smape_per_image"]
+__all__ = ["SMAPELoss", "smape_fraction"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def smape_per_image(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Symmetric mean absolute percentage error of each image: ``sum_k |y - r| / sum_k |y + r + eps|``.
+def smape_fraction(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """SMAPE of each image as a differentiable fraction: ``sum_k |y - r| / sum_k |y + r + eps|`` (the loss's term; the
+    metric in percent, as the challenge scores it, is :func:`scripts.metrics.angles.smape_per_image`).
 
     Args:
         pred: predicted angles r (in any unit, typically angle / scale), ``(B, K)``.
@@ -55,7 +56,7 @@ class SMAPELoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """SMAPE of ``pred`` against ``target``, both ``(B, 3)``."""
-        per_image = smape_per_image(pred, target, self.eps)
+        per_image = smape_fraction(pred, target, self.eps)
         if self.reduction == "mean":
             return per_image.mean()
         if self.reduction == "sum":

@@ -3,11 +3,11 @@
 
 monailabel's :class:`~monailabel.tasks.train.bundle.BundleTrainTask` expects one ``configs/train.yaml`` with a
 ``train#trainer`` in it. This bundle's ``train.yaml`` chains five stages instead, and each stage is
-``common.yaml`` + ``stage_<x>.yaml`` (+ the recipe). :class:`Seg4RegSegmentationTrainTask` keeps everything else of
+``train.yaml`` + ``stage_<x>.yaml`` (+ the recipe). :class:`Seg4RegSegmentationTrainTask` keeps everything else of
 ``BundleTrainTask`` (its datastore split, its overrides of ``train#dataset#data``, ``validate#dataset#data``,
 ``train#trainer#max_epochs``, ``device``, and its ``CheckpointLoader`` that starts from ``models/model.pt``) and:
 
-- reads ``[common.yaml, stage_a.yaml, *overlays]`` as the train config;
+- reads ``[train.yaml, stage_a.yaml, *overlays]`` as the train config;
 - replaces the AASCE preprocessing (landmarks -> mask) by :func:`scripts.monailabel.pairs.pair_preprocessing`;
 - lets each request retrain the stage (``overwrite``) and names no dataset folder (no phantoms are generated);
 - copies the stage's best model to ``models/model.pt`` afterwards, where the inference task reads it. Stage (a)
@@ -34,12 +34,12 @@ __all__ = ["STAGE_CONFIGS", "Seg4RegSegmentationTrainTask", "SegmentationStageCo
 
 logger = logging.getLogger(__name__)
 
-STAGE_CONFIGS: tuple[str, str] = ("common.yaml", "stage_a.yaml")
+STAGE_CONFIGS: tuple[str, str] = ("train.yaml", "stage_a.yaml")
 """The configs (under ``configs/``) of the stage MONAI Label trains, before any recipe overlay."""
 
 
 class SegmentationStageConstants(BundleConstants):
-    """``BundleTrainTask``'s names for this bundle: the train config is stage (a)'s (read with ``common.yaml``)."""
+    """``BundleTrainTask``'s names for this bundle: the train config is stage (a)'s (read with ``train.yaml``)."""
 
     def configs(self) -> Sequence[str]:
         return [STAGE_CONFIGS[-1]]
