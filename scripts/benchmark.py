@@ -74,7 +74,15 @@ def _parser(files: list[str], spatial_size: list[int] | None, device: str) -> An
     parser = ConfigParser()
     parser.read_config(files)
     parser["device"] = f"$torch.device({device!r})"
-    if spatial_size:
+    if "network_overrides" in parser:
+        # inference.yaml builds its network from the record beside a trained model; here there is none, so the
+        # overlays' recipe (as train.yaml merges it) is given as the network's settings
+        recipe = ConfigParser()
+        recipe.read_config([str(CONFIGS / "train.yaml"), *files[1:]])
+        settings = recipe.get_parsed_content("network_settings")
+        parser["network_overrides"] = {**settings, **({"spatial_size": list(spatial_size)} if spatial_size else {})}
+        parser["ckpt_dir"] = "/nonexistent"  # never a model folder's record
+    elif spatial_size:
         parser["spatial_size"] = list(spatial_size)
     return parser
 
@@ -155,7 +163,7 @@ def measure(spec: dict) -> dict:
     torch.manual_seed(0)
     device = torch.device(spec["device"])
     parser = _parser(spec["configs"], spec["spatial_size"], spec["device"])
-    size = [int(s) for s in parser.get_parsed_content("spatial_size")]
+    size = [int(s) for s in parser.get_parsed_content("input_size" if "input_size" in parser else "spatial_size")]
     batch = spec["batch"]
     info: dict[str, Any] = {"spatial_size": size}
     with tempfile.TemporaryDirectory() as folder:
@@ -168,7 +176,8 @@ def measure(spec: dict) -> dict:
             network = parser.get_parsed_content("network_def").to(device).eval()
             x = torch.rand(batch, 1, *size, device=device)
             info["parameters"] = sum(p.numel() for p in network.parameters())
-            info["network"] = {key: parser.get_parsed_content(key) for key in NETWORK_KEYS}
+            settings = parser.get_parsed_content("network_settings")
+            info["network"] = {key: settings[key] for key in NETWORK_KEYS}
 
             def call() -> None:
                 with torch.inference_mode():

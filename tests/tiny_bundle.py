@@ -1,9 +1,10 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """A tiny trained-looking Seg4Reg+ bundle for the export, MONAI Label and MONAI Deploy tests.
 
-The network is the real ``network_def`` of ``configs/inference.yaml`` shrunk by a recipe overlay (PSPNet-ResNet-18 at
-output stride 16, 8 pyramid channels, 64x32 input), with random weights: nothing here is trained, the tests only check
-that every route through the ecosystem gives the same answers as the eager network.
+The network is the real ``network_def`` of ``configs/inference.yaml`` shrunk by ``network_overrides`` (PSPNet-ResNet-18
+at output stride 16, 8 pyramid channels, 64x32 input), with random weights, saved as training saves a model: the state
+dict and ``network.json`` beside it. Nothing here is trained; the tests only check that every route through the
+ecosystem gives the same answers as the eager network.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import torch
 from monai.bundle import ConfigParser, ConfigWorkflow
 
+from scripts.networks.definition import write_settings
+
 __all__ = [
     "CONFIGS",
     "META",
@@ -27,6 +30,7 @@ __all__ = [
     "export_torchscript",
     "inference_workflow",
     "make_checkpoint",
+    "recipe_settings",
     "write_checkpoint",
     "write_tiny_overlay",
 ]
@@ -40,20 +44,46 @@ TINY_SIZE = tuple(TINY["spatial_size"])
 
 
 def write_tiny_overlay(folder: Path) -> Path:
-    """Write ``folder/tiny.yaml``: the recipe overlay of the tiny network (keys as in ``configs/cpu.yaml``), on CPU,
-    without a progress bar; merged after inference.yaml (and evaluate.yaml)."""
+    """Write ``folder/tiny.yaml``: the tiny network's settings, on CPU, without a progress bar.
+
+    Merged after inference.yaml (and evaluate.yaml), which reads them as ``network_overrides``, or after train.yaml
+    and a stage overlay (MONAI Label's training task), which reads them as its own ids.
+    """
     path = Path(folder) / "tiny.yaml"
-    lines = [f"{key}: {value}" for key, value in TINY.items()]
+    lines = [f"network_overrides: {TINY}", *(f"{key}: {value}" for key, value in TINY.items())]
     lines += ["device: \"$torch.device('cpu')\"", "progress_bar: false"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def build_network(config_files: Sequence[Path]) -> torch.nn.Module:
-    """``network_def`` of the merged configs."""
+def recipe_settings(*overlays: Path) -> dict[str, object]:
+    """The network settings train.yaml gives with ``overlays`` (``cpu.yaml``, say): what training records."""
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "train.yaml"), *(str(p) for p in overlays)])
+    return parser.get_parsed_content("network_settings")
+
+
+def _parser(config_files: Sequence[Path], ckpt_dir: Path | None = None) -> ConfigParser:
     parser = ConfigParser()
     parser.read_config([str(p) for p in config_files])
-    return parser.get_parsed_content("network_def")
+    if ckpt_dir is not None:
+        parser["ckpt_dir"] = str(ckpt_dir)
+    return parser
+
+
+def build_network(config_files: Sequence[Path], ckpt_dir: Path | None = None) -> torch.nn.Module:
+    """``network_def`` of the merged configs (serving the model in ``ckpt_dir`` when given)."""
+    return _parser(config_files, ckpt_dir).get_parsed_content("network_def")
+
+
+def _save(parser: ConfigParser, path: Path, seed: int) -> torch.nn.Module:
+    """Build ``network_def`` with seeded random weights; save them and their ``network.json`` as training does."""
+    torch.manual_seed(seed)
+    network = parser.get_parsed_content("network_def").eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(network.state_dict(), path)
+    write_settings(path.parent, parser.get_parsed_content("network_settings"))
+    return network
 
 
 def make_checkpoint(folder: Path, seed: int = 0, **overrides: object) -> Path:
@@ -62,31 +92,23 @@ def make_checkpoint(folder: Path, seed: int = 0, **overrides: object) -> Path:
     Returns:
         ``folder / "model.pt"``, as training writes it (no training here: the weights are the random initial ones).
     """
-    parser = ConfigParser()
-    parser.read_config(str(CONFIGS / "inference.yaml"))
-    parser.update({**TINY, **overrides})
-    torch.manual_seed(seed)
-    network = parser.get_parsed_content("network_def")
-    folder.mkdir(parents=True, exist_ok=True)
+    parser = _parser([CONFIGS / "inference.yaml"], folder)
+    parser["network_overrides"] = {**TINY, **overrides}
     path = folder / "model.pt"
-    torch.save(network.state_dict(), path)
+    _save(parser, path, seed)
     return path
 
 
 def write_checkpoint(config_files: Sequence[Path], path: Path, seed: int = 0) -> torch.nn.Module:
-    """Build the network with seeded random weights, save its state dict at ``path`` (as training does), return it."""
-    torch.manual_seed(seed)
-    network = build_network(config_files).eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(network.state_dict(), path)
-    return network
+    """Build the network with seeded random weights, save it at ``path`` as training does, return it."""
+    return _save(_parser(config_files, path.parent), path, seed)
 
 
 def export_torchscript(config_files: Sequence[Path], ckpt: Path, out: Path) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle ckpt_export`` as a user does (``PYTHONPATH=bundle``: only ``run`` adds it)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "bundle"), "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(out)]
-    command += ["--ckpt_file", str(ckpt), "--meta_file", str(META)]
+    command += ["--ckpt_file", str(ckpt), "--ckpt_dir", str(ckpt.parent), "--meta_file", str(META)]
     command += ["--config_file", str([str(p) for p in config_files])]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 

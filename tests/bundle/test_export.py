@@ -39,8 +39,8 @@ def test_export_carries_metadata_and_every_config(exported):
     metadata = json.loads(files["metadata.json"])
     assert metadata["version"] == json.loads((CONFIGS / "metadata.json").read_text())["version"]
     assert metadata["network_data_format"]["outputs"]["pred"]["num_channels"] == 6
-    assert json.loads(files["inference.json"])["network_def"]["_target_"] == "scripts.networks.seg4reg.Seg4RegPlus"
-    assert json.loads(files["tiny.json"])["spatial_size"] == list(TINY_SIZE)
+    assert json.loads(files["inference.json"])["network_def"]["_target_"] == "scripts.networks.definition.build_seg4reg"
+    assert json.loads(files["tiny.json"])["network_overrides"]["spatial_size"] == list(TINY_SIZE)
 
 
 def test_exported_model_gives_the_eager_masks_and_angles(exported):

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigParser, ConfigWorkflow
 
-from scripts.engines.evaluator import lower_is_better, metric_comparator, select_metrics
 from scripts.engines.pipeline import changed_ids, format_results, run_stages
 from scripts.engines.tracking import executed_config_file, requested_tracking
 
@@ -54,18 +53,6 @@ def test_executed_config_is_found_whatever_form_monai_left_its_path_in(tmp_path)
     assert executed_config_file(f"{tmp_path} + '/{saved.name}'") == [str(saved)]  # --output_dir <plain path>
     assert executed_config_file(f"{tmp_path} + '/config_other.json'") == []
     assert executed_config_file(None) == [] and executed_config_file(False) == []
-
-
-def test_key_metric_direction_and_selection():
-    assert lower_is_better("val_smape") and not lower_is_better("val_dice")
-    smape_better = metric_comparator("val_smape")
-    assert smape_better(10.0, -1) and smape_better(9.0, 10.0) and not smape_better(11.0, 10.0)
-    assert metric_comparator("val_dice")(0.8, 0.7)
-    metrics = {"val_smape": 1, "val_mae": 2, "val_dice": 3}
-    assert select_metrics(metrics, "val_dice", regress=False) == ({"val_dice": 3}, {})
-    assert select_metrics(metrics, "val_smape", regress=True) == ({"val_smape": 1}, {"val_mae": 2, "val_dice": 3})
-    with pytest.raises(ValueError, match="key metric 'val_smape' is not available"):
-        select_metrics(metrics, "val_smape", regress=False)
 
 
 CONFIGS = Path(__file__).resolve().parents[2] / "bundle" / "configs"

@@ -15,11 +15,13 @@ from tiny_bundle import inference_workflow
 
 from scripts.data.aasce import DatasetError, kfold_split, load_datalist
 from scripts.data.spine_mask import render_spine_mask
-from scripts.inference.evaluation import METRIC_KEYS, format_tables, summarise
+from scripts.inference.evaluation import format_tables
 from scripts.metrics.angles import ANGLE_NAMES, mae, mae_per_angle, smape, smape_per_image
 from scripts.metrics.segmentation import SEGMENTATION_METRICS, segmentation_scores
 
 SEG_COLUMNS = ("jaccard", "dice", "pixel_accuracy", "sensitivity", "specificity")
+# the documented keys of metrics.json (scripts/cross_validate.py reads them)
+METRIC_KEYS = ("smape", "mae", "mae_per_angle", *SEG_COLUMNS)
 
 
 def _evaluate(
@@ -64,12 +66,21 @@ def test_whole_split_writes_the_documented_files_and_project_metric_values(
         assert metrics[column] == pytest.approx(np.mean(values), abs=1e-5)
     # one image again, scored by hand: its predicted mask at the original size against the landmarks' mask
     record = workflow.dataset.data[0]
-    result = workflow.evaluator.predictor(workflow.dataset[0])
+    item = workflow.dataset[0]
+    with torch.no_grad():  # the evaluator's network (its weights loaded by the run) and inference's postprocessing
+        output = workflow.evaluator.network(item["image"].as_tensor()[None].float())[0]
+    result = workflow.parser.get_parsed_content("postprocessing")({**item, "pred": output})
     truth = render_spine_mask(record["landmarks"], result["mask"].shape)
     scores = segmentation_scores(torch.as_tensor(result["mask"])[None, None], torch.as_tensor(truth)[None, None])
     for name, column in zip(SEGMENTATION_METRICS, SEG_COLUMNS, strict=True):
         assert float(rows[0][column]) == pytest.approx(float(scores[name][0]), abs=1e-6)
     np.testing.assert_allclose(pred[0], result["angles"], atol=1e-4)
+    # MONAI's MetricsSaver reports the same per-image values, each row named by its file
+    with (tmp_path / "out" / "details" / "val_dice_raw.csv").open(newline="") as handle:
+        saved = list(csv.DictReader(handle))
+    assert [Path(row["filename"]).name for row in saved] == [row["name"] for row in rows]
+    np.testing.assert_allclose([float(r["mean"]) for r in saved], [float(r["dice"]) for r in rows], atol=1e-5)
+    assert (tmp_path / "out" / "details" / "metrics.csv").is_file()
     printed = capsys.readouterr().out
     assert "| Method | JA | Dice | AC | SE | SP |" in printed and "| Method | SMAPE (%) | MAE (deg) |" in printed
     assert f"{metrics['smape']:.2f}" in printed and f"{100 * metrics['dice']:.2f}" in printed
@@ -107,12 +118,11 @@ def test_evaluation_needs_a_dataset(tiny_inference, tmp_path):
         _evaluate(tiny_inference, "", tmp_path / "out")
 
 
-def test_summarise_and_tables():
+def test_tables_take_their_columns_from_the_registry():
     pred, true = np.array([[30.0, 10.0, 5.0], [20.0, 0.0, 20.0]]), np.array([[32.0, 12.0, 4.0], [18.0, 2.0, 18.0]])
-    seg = {name: [0.5, 1.0] for name in SEGMENTATION_METRICS}
-    metrics = summarise(pred, true, seg)
-    assert metrics["smape"] == smape(pred, true) and metrics["mae"] == mae(pred, true)
-    assert metrics["pixel_accuracy"] == 0.75 and metrics["specificity"] == 0.75
+    metrics = {"smape": smape(pred, true), "mae": mae(pred, true), "mae_per_angle": mae_per_angle(pred, true)}
+    metrics.update({column: 0.75 for column in SEG_COLUMNS})
     table = format_tables({**metrics, "split": "test", "fold": None, "num_images": 2})
     assert "| Seg4Reg+ (this bundle) | 75.00 | 75.00 | 75.00 | 75.00 | 75.00 |" in table
     assert f"| {smape(pred, true):.2f} | {mae(pred, true):.2f} |" in table
+    assert "| Method | SMAPE (%) | MAE (deg) | MAE angle1 | MAE angle2 | MAE angle3 |" in table

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from inference.samples import write_bad_images, write_good_images
-from monai.bundle import ConfigParser, ConfigWorkflow
+from monai.bundle import ConfigWorkflow
+from monai.engines import SupervisedEvaluator
 from PIL import Image
 from tiny_bundle import CONFIGS, inference_workflow
 
-from scripts.inference.runner import InferenceError, list_images
-from scripts.inference.writers import SUMMARY_COLUMNS
+import scripts.data.loading
+import scripts.inference.predictor
+from scripts.inference.runner import FolderEvaluator, InferenceError, list_images
+from scripts.inference.writers import SUMMARY_COLUMNS, ImageResultWriter
 
 VERSION = json.loads((CONFIGS / "metadata.json").read_text())["version"]
 
@@ -50,6 +52,22 @@ def _summary(path: Path) -> list[dict[str, str]]:
 def test_properties_are_present_without_a_checkpoint_or_a_folder(tiny_inference, tmp_path):
     workflow = _workflow(tiny_inference, "", tmp_path / "out", ckpt_dir=tmp_path / "no_models")
     assert workflow.check_properties() == []
+    assert isinstance(workflow.evaluator, FolderEvaluator) and isinstance(workflow.evaluator, SupervisedEvaluator)
+
+
+def test_each_file_is_decoded_once(tiny_inference, tmp_path, monkeypatch):
+    sizes = write_good_images(tmp_path / "images")
+    decoded = []
+    read = scripts.data.loading.read_grayscale
+    monkeypatch.setattr(scripts.data.loading, "read_grayscale", lambda path: decoded.append(path) or read(path))
+    _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out"))
+    assert sorted(Path(path).name for path in decoded) == sorted(sizes)
+
+
+def test_the_writer_names_the_file_whose_prediction_lacks_the_original_image(tmp_path):
+    writer = ImageResultWriter(model_version="1.0", checkpoint="model.pt")
+    with pytest.raises(KeyError, match=r"'x\.png' has no 'image_original'.*CopyItemsd"):
+        writer({"name": "x.png", "angles": np.zeros(3)}, tmp_path)
 
 
 def test_every_file_type_gives_four_files_at_the_original_size(tiny_inference, tmp_path):
@@ -110,6 +128,32 @@ def test_bad_files_are_named_and_the_good_ones_still_processed(tiny_inference, t
     assert all(rows[name]["status"] == "ok" for name in sizes)
 
 
+@pytest.mark.parametrize("stage", ["postprocessing", "writing"])
+def test_a_failure_after_loading_names_the_file_and_the_others_are_written(
+    tiny_inference, tmp_path, caplog, monkeypatch, stage
+):
+    sizes = write_good_images(tmp_path / "images")
+    owner = scripts.inference.predictor.SpineMaskd if stage == "postprocessing" else ImageResultWriter
+    original = owner.__call__
+
+    def failing(self, data, *args):  # fails on exact.png only, as a bug or a full disk would
+        if "exact.png" in str(data["image_original"].meta["filename_or_obj"]):
+            raise OSError(f"no space left while {stage}")
+        return original(self, data, *args)
+
+    monkeypatch.setattr(owner, "__call__", failing)
+    with caplog.at_level(logging.INFO, logger="scripts.inference.runner"), pytest.raises(InferenceError) as raised:
+        _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out"))
+    assert str(raised.value).startswith(f"1 of {len(sizes)} image(s) failed")
+    failed_lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed_lines == [f"FAILED {tmp_path / 'images' / 'exact.png'}: OSError: no space left while {stage}"]
+    rows = {row["name"]: row for row in _summary(tmp_path / "out" / "summary.csv")}
+    assert rows["exact.png"]["status"] == "failed" and "no space left" in rows["exact.png"]["error"]
+    others = [name for name in sizes if name != "exact.png"]
+    assert all(rows[name]["status"] == "ok" for name in others)
+    assert all((tmp_path / "out" / f"{Path(name).stem}_overlay.png").is_file() for name in others)
+
+
 def test_an_empty_folder_is_an_error(tiny_inference, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no image files"):
@@ -152,17 +196,3 @@ def test_files_sharing_a_stem_keep_their_whole_name(tmp_path):
         (tmp_path / name).write_bytes(b"")
     records = list_images(tmp_path)
     assert [(r["name"], r["stem"]) for r in records] == [("a.JPG", "a.JPG"), ("a.png", "a.png"), ("b.dcm", "b")]
-
-
-def test_the_cpu_recipe_overlay_builds_the_network_it_trained():
-    def shapes(*files: str) -> dict[str, tuple[int, ...]]:
-        parser = ConfigParser()
-        parser.read_config([str(CONFIGS / name) for name in files])
-        network = parser.get_parsed_content("network_def")
-        return {key: tuple(value.shape) for key, value in network.state_dict().items()}
-
-    parser = ConfigParser()
-    parser.read_config([str(CONFIGS / "inference.yaml"), str(CONFIGS / "cpu.yaml")])
-    assert parser.get_parsed_content("spatial_size") == [256, 128]
-    torch.manual_seed(0)
-    assert shapes("inference.yaml", "cpu.yaml") == shapes("train.yaml", "cpu.yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from inference.samples import write_bad_images, write_good_images
-from tiny_bundle import CONFIGS, write_checkpoint
+from tiny_bundle import CONFIGS, make_checkpoint, recipe_settings
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(ti
         lines = [line for line in result.stdout.splitlines() if f"FAILED {tmp_path / 'images' / name}:" in line]
         assert len(lines) == 1 and reason in lines[0]
     assert "InferenceError: 3 of 8 image(s) failed" in result.log
-    assert "inference: 100%" in result.stderr  # the progress bar
+    assert "inference: [8/8] 100%" in result.stderr  # Ignite's progress bar
     for name in sizes:
         stem = Path(name).stem
         assert all((out / f"{stem}{suffix}").is_file() for suffix in (".json", "_mask.png", "_cam.png", "_overlay.png"))
@@ -88,23 +88,24 @@ def test_an_empty_folder_is_an_error(tiny_inference, tmp_path):
     assert result.returncode == 1 and "holds no image files" in result.log
 
 
-def test_the_cpu_recipe_overlay_runs_a_cpu_recipe_checkpoint(tmp_path):
+def test_inference_yaml_alone_serves_a_cpu_recipe_checkpoint(tmp_path):
     ckpt_dir = tmp_path / "models"  # weights of the network the CPU recipe trains (random: nothing trained here)
-    write_checkpoint([CONFIGS / "inference.yaml", CONFIGS / "cpu.yaml"], ckpt_dir / "model.pt")
+    make_checkpoint(ckpt_dir, **recipe_settings(CONFIGS / "cpu.yaml"))
     write_good_images(tmp_path / "all")
     (tmp_path / "images").mkdir()
     (tmp_path / "all" / "mono1.dcm").rename(tmp_path / "images" / "mono1.dcm")
-    config = _files(CONFIGS / "inference.yaml", CONFIGS / "cpu.yaml")
     command = ["--dataset_dir", str(tmp_path / "images"), "--output_dir", str(tmp_path / "out")]
-    result = _bundle("inference", "--config_file", config, *command, "--ckpt_dir", str(ckpt_dir))
+    command += ["--ckpt_dir", str(ckpt_dir)]
+    result = _bundle("inference", "--config_file", str(CONFIGS / "inference.yaml"), *command)
     assert result.returncode == 0, result.log[-3000:]
     assert json.loads((tmp_path / "out" / "mono1.json").read_text())["pixel_spacing_mm"] == [0.15, 0.2]
-    # without the recipe overlay the paper-size network cannot take these weights, and says what to do
+    # a config that asks for another network than the one recorded beside the weights is refused, naming the setting
     wrong = _bundle(
-        "inference", "--config_file", str(CONFIGS / "inference.yaml"), *command, "--ckpt_dir", str(ckpt_dir)
-    )
-    assert wrong.returncode == 1 and "does not hold weights of this network" in wrong.log
-    assert "Merge the recipe overlay that trained it" in wrong.log
+        "inference", "--config_file", str(CONFIGS / "inference.yaml"), *command, "--output_dir", str(tmp_path / "o2"),
+        "--network_overrides", "{'pyramid_channels': 16}",
+    )  # fmt: skip
+    assert wrong.returncode == 1 and "pyramid_channels: trained 64, config 16" in wrong.log
+    assert not (tmp_path / "o2").exists()
 
 
 def test_evaluate_command_writes_metrics_and_prints_the_tables(tiny_inference, phantom_root, tmp_path):

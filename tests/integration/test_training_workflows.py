@@ -88,9 +88,17 @@ def test_every_stage_keeps_monai_property_ids(stage, tiny, tmp_path):
 
 def test_pipeline_trains_five_stages_hands_over_and_skips_finished(tiny, tmp_path):
     command = ("training", "--config_file", _files("train.yaml", tiny), "--ckpt_dir", str(tmp_path / "models"))
+    command += ("--lambda_ar", "0.5")  # the command line, like the overlay, reaches every stage
     result = _bundle(*command, "--output_dir", str(tmp_path / "eval"))
     assert result.returncode == 0, result.log[-3000:]
-    assert "| stage | SMAPE %" in result.stdout and "| e |" in result.stdout
+    assert "| stage | SMAPE (%)" in result.stdout and "| e |" in result.stdout
+    for s in STAGES:
+        run = json.loads((tmp_path / "models" / f"stage_{s}" / "run.json").read_text())
+        assert (run["lambda_ar"], run["segmenter_depth"], run["spatial_size"]) == (0.5, 18, [64, 32]), s
+    # the final model travels with the settings of its network (inference builds it from them)
+    network = json.loads((tmp_path / "models" / "network.json").read_text())
+    assert network == json.loads((tmp_path / "models" / "stage_e" / "network.json").read_text())
+    assert (network["segmenter_depth"], network["pyramid_channels"]) == (18, 8)
     results = json.loads((tmp_path / "models" / "results.json").read_text())
     assert list(results) == list(STAGES)
     assert "val_dice" in results["a"]["metrics"] and "val_smape" not in results["a"]["metrics"]

@@ -26,11 +26,14 @@ def test_verify_net_in_out() -> None:
     assert "data shape of network is verified with no error" in result.stdout + result.stderr
 
 
-def test_config_holds_the_real_size_networks() -> None:
+def test_config_holds_the_real_size_networks(tmp_path) -> None:
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(CONFIG)
-    assert parser.get_parsed_content("segmenter#depth") == 50 and parser.get_parsed_content("segmenter#roie") is True
-    assert parser.get_parsed_content("regressor#backbone") == "resnet18"
-    assert parser["network_def"]["_target_"] == "scripts.networks.seg4reg.Seg4RegPlus"
+    parser["ckpt_dir"] = str(tmp_path)  # no trained model here: the paper's settings
+    settings = parser.get_parsed_content("network_settings")
+    assert (settings["segmenter_backbone"], settings["segmenter_depth"], settings["roie"]) == ("resnet", 50, True)
+    network = parser.get_parsed_content("network_def")
+    assert network.segmenter.gate is not None and network.regressor.backbone == "resnet18"
+    assert parser["network_def"]["_target_"] == "scripts.networks.definition.build_seg4reg"

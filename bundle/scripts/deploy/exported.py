@@ -4,8 +4,8 @@
 ``python -m monai.bundle ckpt_export`` stores the network as TorchScript and, beside it in the archive's ``extra/``
 folder, ``metadata.json`` and every config file it was given as JSON (``inference.json``, and ``cpu.json`` when the
 recipe overlay was given too). :func:`load_exported_bundle` reads them back and :func:`exported_folder_inference`
-builds the bundle's own inference ``evaluator`` (``scripts.inference.runner.FolderInference``) from that embedded
-config, with the TorchScript network in place of ``network_def`` and no checkpoint to load. So the exported model
+builds the bundle's own inference ``evaluator`` (``scripts.inference.runner.FolderEvaluator``, a MONAI evaluator)
+from that embedded config, with the TorchScript network in place of ``network_def`` and no checkpoint to load. So the exported model
 writes exactly the files ``python -m monai.bundle run inference`` writes: ``<stem>.json``, ``<stem>_mask.png``,
 ``<stem>_cam.png``, ``<stem>_overlay.png`` and ``summary.csv``.
 
@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from monai.bundle import ConfigParser
 
-from scripts.inference.runner import FolderInference
+from scripts.inference.runner import FolderEvaluator
+from scripts.networks.definition import RECORD_NAME
 
 __all__ = ["ExportedBundle", "exported_folder_inference", "find_model_file", "load_exported_bundle"]
 
@@ -134,8 +135,8 @@ def exported_folder_inference(
     overwrite: bool = False,
     progress_bar: bool = True,
     device: str | torch.device = "cpu",
-) -> FolderInference:
-    """The bundle's inference evaluator, built from the embedded config around the TorchScript network.
+) -> FolderEvaluator:
+    """The bundle's inference ``evaluator``, built from the embedded config around the TorchScript network.
 
     Args:
         bundle: from :func:`load_exported_bundle`.
@@ -146,7 +147,7 @@ def exported_folder_inference(
         device: where the network runs.
 
     Returns:
-        The evaluator; its ``run()`` processes the folder (see ``scripts.inference.runner.FolderInference.run``).
+        The evaluator; its ``run()`` processes the folder (see ``scripts.inference.runner.FolderEvaluator.run``).
     """
     parser = ConfigParser()
     with tempfile.TemporaryDirectory() as folder:
@@ -158,7 +159,7 @@ def exported_folder_inference(
     parser.read_meta(bundle.metadata)
     overrides = {
         "network_def": bundle.network,  # the TorchScript network replaces the eager definition
-        "predictor#checkpoint": None,  # its weights are inside it
+        "evaluator#checkpoint": None,  # its weights are inside it
         "ckpt_path": str(bundle.path),  # named in every result file as the weights used
         "dataset_dir": str(input_dir),
         "output_dir": str(output_dir),
@@ -166,6 +167,8 @@ def exported_folder_inference(
         "progress_bar": progress_bar,
         "device": torch.device(device),
     }
+    if RECORD_NAME in bundle.configs:  # exported with the record training wrote: the network's own settings
+        overrides["network_overrides"] = bundle.configs[RECORD_NAME]
     for key, value in overrides.items():
         parser[key] = value
     return parser.get_parsed_content("evaluator")

@@ -118,7 +118,7 @@ def run_exported_bundle(
         progress_bar: show a progress bar.
 
     Returns:
-        What ``FolderInference.run`` returns.
+        What ``FolderEvaluator.run`` returns.
     """
     bundle = load_exported_bundle(model_path, device=device, config_order=config_order)
     evaluator = exported_folder_inference(bundle, input_folder, output_folder, overwrite, progress_bar, device)

@@ -6,6 +6,7 @@ A stage folder (``<ckpt_dir>/stage_<x>``) holds::
     run.json                    what run the folder belongs to (dataset, fold, recipe); another run is refused
     checkpoint_epoch=<n>.pt     the last epoch's model, optimiser and trainer state, to resume a killed stage
     model.pt                    the best model by the stage's key metric: what the next stage loads
+    network.json                the settings of the network those weights belong to (inference builds from it)
     done.json                   written when the stage finished, with its best metric; a finished stage is not retrained
 """
 
@@ -24,6 +25,7 @@ from torch import nn
 
 from scripts.engines.distributed import on_main_process
 from scripts.flags import as_flag
+from scripts.networks.definition import write_settings
 
 __all__ = [
     "BEST_NAME",
@@ -33,6 +35,7 @@ __all__ = [
     "mark_done",
     "prepare_stage_dir",
     "read_done",
+    "record_network",
 ]
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,14 @@ _EPOCH_CHECKPOINT = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
 
 class StageFinishedError(RuntimeError):
     """The stage already finished in this folder; retraining needs an explicit ``overwrite``."""
+
+
+def record_network(stage_dir: str | Path, settings: Mapping[str, Any]) -> Path:
+    """Write ``<stage_dir>/network.json``, the settings of the network whose weights the stage saves (rank 0 only).
+
+    Inference builds its network from this record (:func:`scripts.networks.definition.serving_settings`).
+    """
+    return on_main_process(write_settings, stage_dir, settings)
 
 
 def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -> nn.Module:

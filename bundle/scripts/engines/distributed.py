@@ -72,6 +72,9 @@ def release_process_group() -> None:
         return
     _holders -= 1
     if _holders == 0 and is_distributed():
+        # every rank reaches this point before any rank tears the group down: a gloo group destroyed while another
+        # rank still talks to it aborts the process ("terminate called without an active exception")
+        dist.barrier()
         dist.destroy_process_group()
 
 

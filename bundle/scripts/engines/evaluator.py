@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -14,15 +13,15 @@ from torch.utils.data import DataLoader
 
 from scripts.networks.seg4reg import Seg4RegPlus
 
-__all__ = ["LOWER_IS_BETTER", "Seg4RegEvaluator", "lower_is_better", "metric_comparator", "select_metrics"]
+__all__ = ["Seg4RegEvaluator"]
 
 
 class Seg4RegEvaluator(SupervisedEvaluator):
     """A ``SupervisedEvaluator`` whose iteration runs the Seg4Reg+ inference path of the stage being validated.
 
     Each iteration's output holds ``image``, ``label`` (B, 1, H, W), ``pred_seg`` (B, 1, H, W) (the argmax mask),
-    ``angles`` (B, 3) and, with ``regress``, ``pred_angles`` (B, 3), both in degrees: attach the metric handlers with
-    ``from_engine(['pred_seg', 'label'])`` and ``from_engine(['pred_angles', 'angles'])``.
+    ``angles`` (B, 3) and, with ``regress``, ``pred_angles`` (B, 3), both in degrees: the output keys the metric
+    handlers of :func:`scripts.metrics.registry.validation_metrics` read (the key metric's direction is there too).
 
     Args:
         device: where to run.
@@ -71,40 +70,3 @@ class Seg4RegEvaluator(SupervisedEvaluator):
         engine.state.output = output
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
         return output
-
-
-# validation metrics where a smaller value is better; every other metric here is better when larger
-LOWER_IS_BETTER = frozenset({"val_smape", "val_mae", "val_mae_angle1", "val_mae_angle2", "val_mae_angle3"})
-ANGLE_METRICS = LOWER_IS_BETTER
-
-
-def lower_is_better(name: str) -> bool:
-    """Whether the metric ``name`` improves downwards (SMAPE, MAE)."""
-    return name in LOWER_IS_BETTER
-
-
-def metric_comparator(name: str) -> Callable[[float, float], bool]:
-    """``metric_cmp_fn`` for a MONAI evaluator whose key metric is ``name`` (MONAI starts ``best_metric`` at -1)."""
-    if lower_is_better(name):
-        return lambda current, best: best < 0 or current < best
-    return lambda current, best: current > best
-
-
-def select_metrics(metrics: Mapping[str, Any], key: str, regress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split the configured metric handlers into the key metric and the others, dropping angle metrics without N_R.
-
-    Args:
-        metrics: ``{name: metric handler}``.
-        key: the key metric name.
-        regress: whether the stage predicts angles.
-
-    Returns:
-        ``({key: handler}, {other name: handler})``.
-
-    Raises:
-        ValueError: if ``key`` is not among ``metrics`` or is an angle metric of a stage that does not regress.
-    """
-    usable = {name: m for name, m in metrics.items() if regress or name not in ANGLE_METRICS}
-    if key not in usable:
-        raise ValueError(f"key metric {key!r} is not available here; choose one of {sorted(usable)}.")
-    return {key: usable[key]}, {name: m for name, m in usable.items() if name != key}

@@ -28,6 +28,8 @@ from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
 from scripts.engines.checkpoints import BEST_NAME, StageFinishedError, read_done
 from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
+from scripts.metrics.registry import table_columns
+from scripts.networks.definition import RECORD_NAME
 
 __all__ = ["PIPELINE_IDS", "STAGES", "changed_ids", "format_results", "run_stages", "stage_overrides"]
 
@@ -37,15 +39,6 @@ STAGES = ("a", "b", "c", "d", "e")
 # ids only the pipeline reads: never handed to a stage
 PIPELINE_IDS = ("_meta_", "stages", "retrain", "training", "save_execute_config", "tracking_settings", "tracking")
 _REFERENCE = re.compile(r"@([A-Za-z_]\w*)")
-_COLUMNS = (
-    ("val_smape", "SMAPE %"),
-    ("val_mae", "MAE deg"),
-    ("val_mae_angle1", "MAE a1"),
-    ("val_mae_angle2", "MAE a2"),
-    ("val_mae_angle3", "MAE a3"),
-    ("val_jaccard", "JA"),
-    ("val_dice", "Dice"),
-)
 
 
 def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
@@ -57,16 +50,17 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 def format_results(results: Mapping[str, Mapping[str, Any]]) -> str:
-    """A markdown table of each stage's best-epoch validation metrics and wall time.
+    """A markdown table of each stage's best-epoch validation metrics (:mod:`scripts.metrics.registry`) and wall time.
 
     When the stages recorded it, a last row gives the mean predictor's scores on the same validation set (every image
     predicted as the training mean angles), the floor a model must beat.
     """
-    header = "| stage | " + " | ".join(title for _, title in _COLUMNS) + " | best epoch | minutes |"
-    lines = [header, "|" + "---|" * (len(_COLUMNS) + 3)]
+    columns = table_columns()  # every metric of the registry, its titles and order
+    header = "| stage | " + " | ".join(title for _, title in columns) + " | best epoch | minutes |"
+    lines = [header, "|" + "---|" * (len(columns) + 3)]
 
     def row(name: str, metrics: Mapping[str, float], epoch: object, minutes: str) -> str:
-        cells = [f"{metrics[key]:.4g}" if key in metrics else "-" for key, _ in _COLUMNS]
+        cells = [f"{metrics[key]:.4g}" if key in metrics else "-" for key, _ in columns]
         return f"| {name} | " + " | ".join(cells) + f" | {epoch} | {minutes} |"
 
     for stage, record in results.items():
@@ -248,8 +242,9 @@ def run_stages(
         results[stage] = done
         previous = stage_dir / BEST_NAME
     if is_main_process():
-        if previous is not None:
+        if previous is not None:  # the model and the settings that built it, side by side
             shutil.copyfile(previous, ckpt_dir / BEST_NAME)
+            shutil.copyfile(previous.parent / RECORD_NAME, ckpt_dir / RECORD_NAME)
         (ckpt_dir / "results.json").write_text(json.dumps(results, indent=2))
     logger.info("validation metrics of each stage's best epoch (also in %s):", ckpt_dir / "results.json")
     print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal

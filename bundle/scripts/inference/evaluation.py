@@ -1,16 +1,18 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """Evaluation of a trained bundle on a labelled split in the AASCE layout, reported like the paper's Tables 2 and 3.
 
-:class:`SplitEvaluation` (the ``evaluator`` of ``configs/evaluate.yaml``) predicts every image of a split (or the
-validation fold of :func:`scripts.data.aasce.kfold_split`, so that it matches training's held-out fold) and writes:
+``configs/evaluate.yaml`` runs a MONAI evaluator, :class:`SplitEvaluator`, over every image of a split (or the
+validation fold of :func:`scripts.data.aasce.kfold_split`, so that it matches training's held-out fold). It is scored
+by the same Ignite metric handlers as training's validation (:func:`scripts.metrics.registry.validation_metrics`), and
+its handlers write:
 
-- ``per_image.csv``: name, true and predicted angles, absolute errors, SMAPE, and the segmentation scores of the image.
-- ``metrics.json``: ``smape`` (percent), ``mae`` and ``mae_per_angle`` (degrees), and the means over images of
-  ``jaccard``, ``dice``, ``pixel_accuracy``, ``sensitivity``, ``specificity`` (fractions in [0, 1]), plus what was
-  evaluated (split, fold, number of images, checkpoint, model version, segmentation resolution).
-
-The numbers come from the project's metric functions (:mod:`scripts.metrics.angles`,
-:func:`scripts.metrics.segmentation.segmentation_scores`), on the same predictions inference writes.
+- ``details/`` (:class:`monai.handlers.MetricsSaver`): ``metrics.csv``, ``<val_id>_raw.csv`` per-image values and
+  ``<val_id>_summary.csv``, MONAI's own report of the same numbers.
+- ``per_image.csv`` (:class:`EvaluationReport`): name, true and predicted angles, then the registry's per-image
+  columns: SMAPE, the absolute error of each angle, and the segmentation scores of the image.
+- ``metrics.json`` (:class:`EvaluationReport`): ``smape`` (percent), ``mae`` and ``mae_per_angle`` (degrees), and the
+  means over images of ``jaccard``, ``dice``, ``pixel_accuracy``, ``sensitivity``, ``specificity`` (fractions in
+  [0, 1]), plus what was evaluated (split, fold, number of images, checkpoint, model version, segmentation resolution).
 
 **Segmentation resolution** (``seg_resolution``): ``"original"`` (default) scores the mask inference writes, mapped
 back to the image's own size, against the mask rendered from the landmarks at that size: what a user gets, comparable
@@ -24,54 +26,50 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-from tqdm import tqdm
+from ignite.engine import Engine, Events
+from monai.engines import SupervisedEvaluator
+from monai.inferers import Inferer
+from monai.transforms import Compose, CopyItemsd, Transform
+from monai.utils import CommonKeys as Keys
+from torch import nn
+from torch.utils.data import DataLoader
 
 from scripts.data.aasce import kfold_split, load_datalist
 from scripts.data.resize_pad import resize_pad_geometry
 from scripts.data.spine_mask import render_spine_mask
 from scripts.flags import as_flag
-from scripts.inference.predictor import Seg4RegPredictor, original_size_of
+from scripts.inference.engine import InferenceEvaluator
+from scripts.inference.predictor import original_size_of
 from scripts.inference.runner import refuse_existing
-from scripts.metrics.angles import ANGLE_NAMES, mae, mae_per_angle, smape, smape_per_image
-from scripts.metrics.segmentation import SEGMENTATION_METRICS, segmentation_scores
+from scripts.metrics.angles import ANGLE_NAMES
+from scripts.metrics.registry import (
+    ANGLES,
+    SEGMENTATION,
+    metric_values,
+    metrics_json,
+    per_image_values,
+    table_columns,
+)
 
 __all__ = [
-    "METRIC_KEYS",
     "SEG_RESOLUTIONS",
-    "SplitEvaluation",
+    "EvaluationReport",
+    "ScoringTargetsd",
+    "SplitEvaluator",
     "evaluation_datalist",
     "format_tables",
-    "summarise",
 ]
 
 logger = logging.getLogger(__name__)
 
 SEG_RESOLUTIONS = ("original", "network")
-METRIC_KEYS: tuple[str, ...] = (
-    "smape",
-    "mae",
-    "mae_per_angle",
-    "jaccard",
-    "dice",
-    "pixel_accuracy",
-    "sensitivity",
-    "specificity",
-)
-# segmentation_scores' names -> the keys of metrics.json
-_SEG_KEYS = {
-    "jaccard": "jaccard",
-    "dice": "dice",
-    "accuracy": "pixel_accuracy",
-    "sensitivity": "sensitivity",
-    "specificity": "specificity",
-}
+_TRUE_ANGLES = "true_angles"  # where the label angles wait while the inference postprocessing writes its own "angles"
 
 
 def evaluation_datalist(
@@ -99,170 +97,232 @@ def evaluation_datalist(
     return kfold_split(records, num_folds=int(num_folds), fold=int(fold), seed=int(seed))[1]
 
 
-def summarise(
-    pred_angles: np.ndarray, true_angles: np.ndarray, seg_scores: Mapping[str, Sequence[float]]
-) -> dict[str, Any]:
-    """The keys of ``metrics.json`` from per-image predictions.
+def format_tables(metrics: Mapping[str, Any], method: str = "Seg4Reg+ (this bundle)") -> str:
+    """Markdown tables laid out like the paper's Table 2 (segmentation, in percent) and Table 3 (angles).
 
     Args:
-        pred_angles: ``(N, 3)`` predicted angles in degrees.
-        true_angles: ``(N, 3)`` labelled angles.
-        seg_scores: ``{name: N values}`` for each of :data:`~scripts.metrics.segmentation.SEGMENTATION_METRICS`.
-
-    Returns:
-        ``smape`` (percent), ``mae``, ``mae_per_angle`` (degrees) and the segmentation means (fractions).
+        metrics: the content of ``metrics.json``; columns and titles come from :mod:`scripts.metrics.registry`.
+        method: the row's name.
     """
-    metrics: dict[str, Any] = {
-        "smape": smape(pred_angles, true_angles),
-        "mae": mae(pred_angles, true_angles),
-        "mae_per_angle": mae_per_angle(pred_angles, true_angles),
-    }
-    for name in SEGMENTATION_METRICS:
-        metrics[_SEG_KEYS[name]] = float(np.nanmean(np.asarray(seg_scores[name], dtype=np.float64)))
-    return metrics
-
-
-def format_tables(metrics: Mapping[str, Any], method: str = "Seg4Reg+ (this bundle)") -> str:
-    """Markdown tables laid out like the paper's Table 2 (JA, Dice, AC, SE, SP in percent) and Table 3 (SMAPE, MAE)."""
-    seg = [100.0 * metrics[key] for key in ("jaccard", "dice", "pixel_accuracy", "sensitivity", "specificity")]
-    per_angle = [metrics["mae_per_angle"][name] for name in ANGLE_NAMES]
+    values = metric_values(metrics)
+    seg, angles = table_columns(SEGMENTATION), table_columns(ANGLES)
     where = f"{metrics.get('split', '')} split" + (
         f", fold {metrics['fold']}" if metrics.get("fold") is not None else ""
     )
     where += f", {metrics.get('num_images', '?')} images"
-    lines = [
-        f"Table 2 layout: spine segmentation ({where}; {metrics.get('segmentation_resolution', '')} resolution), %",
-        "| Method | JA | Dice | AC | SE | SP |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| {method} | " + " | ".join(f"{v:.2f}" for v in seg) + " |",
-        "",
-        f"Table 3 layout: Cobb angles ({where})",
-        "| Method | SMAPE (%) | MAE (deg) | MAE angle1 | MAE angle2 | MAE angle3 |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| {method} | {metrics['smape']:.2f} | {metrics['mae']:.2f} | "
-        + " | ".join(f"{v:.2f}" for v in per_angle)
-        + " |",
-    ]
-    return "\n".join(lines)
+
+    def table(columns: list[tuple[str, str]], scale: float) -> list[str]:
+        return [
+            "| Method | " + " | ".join(title for _, title in columns) + " |",
+            "|---|" + "---:|" * len(columns),
+            f"| {method} | " + " | ".join(f"{scale * values[val_id]:.2f}" for val_id, _ in columns) + " |",
+        ]
+
+    return "\n".join(
+        [
+            f"Table 2 layout: spine segmentation ({where}; {metrics.get('segmentation_resolution', '')} resolution), %",
+            *table(seg, 100.0),
+            "",
+            f"Table 3 layout: Cobb angles ({where})",
+            *table(angles, 1.0),
+        ]
+    )
 
 
-class SplitEvaluation:
-    """Predict a labelled split and score it (the ``evaluator`` of ``configs/evaluate.yaml``).
+class ScoringTargetsd(Transform):
+    """After the inference postprocessing: put one image's prediction and truth under the keys the metric handlers read.
+
+    Reads the postprocessed record (``mask`` ``(H, W)``, ``mask_network`` ``(1, h, w)``, ``angles`` ``(3,)`` predicted,
+    as :class:`scripts.inference.predictor.SplitPredictiond` writes them), the label angles saved under
+    ``true_angles``, the ``landmarks`` ``(68, 2)`` in original pixels and ``image`` (for its original size), and adds:
+
+    - ``pred_angles`` and ``angles``: ``(3,)`` predicted and labelled degrees;
+    - ``pred_seg`` and ``label``: ``(1, H, W)`` {0, 1} masks, the predicted one and the one rendered from the landmarks,
+      at the original size or at the network's input size (``seg_resolution``, module docstring).
 
     Args:
-        dataset: the bundle's ``dataset`` over :func:`evaluation_datalist` records (image, name, landmarks, angles).
-        predictor: network, inferer and postprocessing for one record.
-        dataset_dir: the AASCE root (for messages and ``metrics.json``; required when running).
-        split: the split evaluated.
-        fold: the held-out fold evaluated, or None for the whole split.
-        output_dir: where ``per_image.csv`` and ``metrics.json`` go (created).
         spatial_size: the network input (h, w), for ``seg_resolution="network"``.
-        model_version: the bundle version.
-        checkpoint: the weights used.
-        seg_resolution: ``"original"`` or ``"network"`` (module docstring).
-        overwrite: replace existing outputs instead of refusing (strict flag).
-        progress_bar: show a tqdm bar (strict flag).
+        seg_resolution: ``"original"`` or ``"network"``.
 
     Raises:
-        ValueError: on an unknown ``seg_resolution`` or a flag that is not true/false.
+        ValueError: on an unknown ``seg_resolution``.
+    """
+
+    def __init__(self, spatial_size: Sequence[int], seg_resolution: str = "original") -> None:
+        if seg_resolution not in SEG_RESOLUTIONS:
+            raise ValueError(f"seg_resolution must be one of {SEG_RESOLUTIONS}, got {seg_resolution!r}.")
+        self.spatial_size = tuple(int(v) for v in spatial_size)
+        self.seg_resolution = seg_resolution
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        landmarks = np.asarray(torch.as_tensor(d["landmarks"]).detach().cpu(), dtype=np.float64)
+        size = original_size_of(d[Keys.IMAGE])
+        if self.seg_resolution == "original":
+            pred, truth = torch.as_tensor(d["mask"])[None], render_spine_mask(landmarks, size)
+        else:
+            geometry = resize_pad_geometry(size, self.spatial_size)
+            pred = torch.as_tensor(d["mask_network"])
+            truth = render_spine_mask(geometry.to_output(landmarks), self.spatial_size)
+        d["pred_seg"] = pred.float().cpu()
+        d[Keys.LABEL] = torch.as_tensor(truth, dtype=torch.float32)[None]
+        d["pred_angles"] = torch.as_tensor(d["angles"], dtype=torch.float64).cpu()
+        d["angles"] = torch.as_tensor(d.pop(_TRUE_ANGLES), dtype=torch.float64).cpu()
+        return d
+
+
+class SplitEvaluator(InferenceEvaluator):
+    """A MONAI evaluator of a labelled split: inference's network and postprocessing, training's metric handlers.
+
+    Its iteration (:class:`~scripts.inference.engine.InferenceEvaluator`'s) runs the network on the preprocessed batch
+    (``image`` ``(B, 1, h, w)``) and carries the label angles along; MONAI then decollates the batch and applies, to
+    each image, the inference ``postprocessing`` followed by :class:`ScoringTargetsd`, so the handlers find
+    ``pred_angles`` / ``angles`` and ``pred_seg`` / ``label`` in ``engine.state.output`` as in training.
+
+    Args:
+        device: where the network runs.
+        val_data_loader: batches of :func:`evaluation_datalist` records through the bundle's ``preprocessing``
+            (``image``, ``name``, ``landmarks``, ``angles``).
+        network: the network of ``network_def``, ``(B, 1, h, w) -> (B, K + 4, h, w)``.
+        checkpoint: its weights, read when :meth:`run` starts (a missing file is named before any image).
+        postprocessing: the bundle's inference ``postprocessing`` (one decollated record).
+        spatial_size: the network input (h, w).
+        seg_resolution: ``"original"`` or ``"network"`` (module docstring).
+        inferer: how the network is called (``SimpleInferer`` by default).
+        kwargs: passed to ``SupervisedEvaluator`` (``key_val_metric``, ``additional_metrics``, ``val_handlers``, ...).
+
+    Raises:
+        ValueError: on an unknown ``seg_resolution``.
     """
 
     def __init__(
         self,
-        dataset: Dataset,
-        predictor: Seg4RegPredictor,
+        device: str | torch.device,
+        val_data_loader: DataLoader,
+        network: nn.Module,
+        checkpoint: str | Path,
+        postprocessing: Callable[[dict], dict],
+        spatial_size: Sequence[int],
+        seg_resolution: str = "original",
+        inferer: Inferer | None = None,
+        **kwargs: Any,
+    ) -> None:
+        scoring = Compose(
+            [
+                CopyItemsd(keys="angles", names=_TRUE_ANGLES),  # postprocessing writes the predicted "angles"
+                postprocessing,
+                ScoringTargetsd(spatial_size, seg_resolution),
+            ]
+        )
+        super().__init__(device, val_data_loader, network, checkpoint, scoring, inferer, **kwargs)
+
+    def check_data(self) -> None:
+        """Raise when there are no images (no ``--dataset_dir``, or an empty split or fold)."""
+        if len(self.data_loader) == 0:
+            raise ValueError(
+                "no labelled images to evaluate: run with --dataset_dir <boostnet_labeldata> --split <split> "
+                "(and a --fold that holds images)."
+            )
+
+    def model_output(self, engine: SupervisedEvaluator, batchdata: Mapping[str, Any]) -> dict[str, Any]:
+        """The network's answer and the label angles ``(B, 3)``, so that after postprocessing they are read from the
+        output like the prediction."""
+        return {**super().model_output(engine, batchdata), "angles": torch.as_tensor(batchdata["angles"])}
+
+
+class EvaluationReport:
+    """Writes ``per_image.csv`` and ``metrics.json`` from the evaluator's metrics; refuses to overwrite by surprise.
+
+    Attach it to a :class:`SplitEvaluator` (an entry of its ``val_handlers``, after ``MetricsSaver``). When the run
+    starts it refuses existing outputs (``per_image.csv``, ``metrics.json`` and ``also_written``) unless ``overwrite``;
+    during the run it keeps each image's name and angles; when the epoch ends it writes the two files. :attr:`metrics`
+    then holds the content of ``metrics.json``.
+
+    Args:
+        output_dir: where the files go (created).
+        dataset_dir: the AASCE root evaluated.
+        split: the split evaluated.
+        fold: the held-out fold evaluated, or None for the whole split.
+        model_version: the bundle version.
+        checkpoint: the weights used.
+        seg_resolution: ``"original"`` or ``"network"``.
+        also_written: other outputs of the run (``MetricsSaver``'s folder), refused likewise.
+        overwrite: replace existing outputs instead of refusing (strict flag).
+
+    Raises:
+        ValueError: on a flag that is not true/false.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
         dataset_dir: str | Path,
         split: str,
         fold: int | None,
-        output_dir: str | Path,
-        spatial_size: Sequence[int],
         model_version: str,
         checkpoint: str | Path,
         seg_resolution: str = "original",
+        also_written: Sequence[str | Path] = (),
         overwrite: bool | str = False,
-        progress_bar: bool | str = True,
     ) -> None:
-        if seg_resolution not in SEG_RESOLUTIONS:
-            raise ValueError(f"seg_resolution must be one of {SEG_RESOLUTIONS}, got {seg_resolution!r}.")
-        self.dataset = dataset
-        self.predictor = predictor
+        self.output_dir = Path(output_dir).expanduser()
         self.dataset_dir = str(dataset_dir or "")
         self.split = split
         self.fold = None if fold is None or fold == "" else int(fold)
-        self.output_dir = Path(output_dir).expanduser()
-        self.spatial_size = tuple(int(v) for v in spatial_size)
         self.model_version = model_version
         self.checkpoint = str(checkpoint)
         self.seg_resolution = seg_resolution
+        self.also_written = [Path(path).expanduser() for path in also_written]
         self.overwrite = as_flag(overwrite, "overwrite")
-        self.progress_bar = as_flag(progress_bar, "progress_bar")
+        self.metrics: dict[str, Any] = {}
+        self._rows: list[dict[str, str]] = []
 
-    def _masks(self, record: Mapping[str, Any], result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        size = original_size_of(result["image"])
-        if self.seg_resolution == "original":
-            return np.asarray(result["mask"]), render_spine_mask(record["landmarks"], size)
-        geometry = resize_pad_geometry(size, self.spatial_size)
-        truth = render_spine_mask(geometry.to_output(np.asarray(record["landmarks"])), self.spatial_size)
-        return np.asarray(result["mask_network"][0]), truth
+    @property
+    def paths(self) -> tuple[Path, Path]:
+        """``per_image.csv`` and ``metrics.json``."""
+        return self.output_dir / "per_image.csv", self.output_dir / "metrics.json"
 
-    def run(self) -> dict[str, Any]:
-        """Predict, score, write ``per_image.csv`` and ``metrics.json``.
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._refuse)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._write)
 
-        Returns:
-            The content of ``metrics.json`` (:func:`format_tables` prints it).
+    def _refuse(self, _engine: Engine) -> None:
+        refuse_existing([*self.paths, *self.also_written], self.overwrite)
+        self._rows = []
 
-        Raises:
-            ValueError: when no dataset was given or it holds no records.
-            FileNotFoundError: naming a missing checkpoint.
-            FileExistsError: when an output exists and ``overwrite`` is off (before anything is written).
-        """
-        if not self.dataset_dir:
-            raise ValueError("no labelled dataset given: run with --dataset_dir <boostnet_labeldata> --split <split>.")
-        records = list(getattr(self.dataset, "data", []))
-        if not records:
-            raise ValueError(f"{self.dataset_dir}: split {self.split!r} (fold {self.fold}) holds no images.")
-        csv_path, json_path = self.output_dir / "per_image.csv", self.output_dir / "metrics.json"
-        self.predictor.load()  # a missing checkpoint is named before any image is read
-        refuse_existing([csv_path, json_path], self.overwrite)
-        preds, truths, rows = [], [], []
-        seg_scores: dict[str, list[float]] = {name: [] for name in SEGMENTATION_METRICS}
-        for index, record in enumerate(tqdm(records, desc="evaluation", unit="image", disable=not self.progress_bar)):
-            result = self.predictor(self.dataset[index])
-            pred_mask, true_mask = self._masks(record, result)
-            scores = segmentation_scores(torch.as_tensor(pred_mask)[None, None], torch.as_tensor(true_mask)[None, None])
-            for name in SEGMENTATION_METRICS:
-                seg_scores[name].append(float(scores[name][0]))
-            pred, truth = np.asarray(result["angles"], dtype=np.float64), np.asarray(record["angles"], np.float64)
-            preds.append(pred)
-            truths.append(truth)
-            rows.append(
+    def _collect(self, engine: Engine) -> None:
+        # after decollation: one batch record and one output record per image
+        for item, output in zip(engine.state.batch, engine.state.output, strict=True):
+            truth = np.asarray(output["angles"], dtype=np.float64).reshape(-1)
+            pred = np.asarray(output["pred_angles"], dtype=np.float64).reshape(-1)
+            self._rows.append(
                 {
-                    "name": record["name"],
+                    "name": str(item["name"]),
                     **{f"true_{n}": f"{v:.4f}" for n, v in zip(ANGLE_NAMES, truth, strict=True)},
                     **{f"pred_{n}": f"{v:.4f}" for n, v in zip(ANGLE_NAMES, pred, strict=True)},
-                    **{f"abs_err_{n}": f"{abs(p - t):.4f}" for n, p, t in zip(ANGLE_NAMES, pred, truth, strict=True)},
-                    "smape": f"{float(smape_per_image(pred[None], truth[None])[0]):.4f}",
-                    **{_SEG_KEYS[name]: f"{seg_scores[name][-1]:.6f}" for name in SEGMENTATION_METRICS},
                 }
             )
-        metrics = summarise(np.stack(preds), np.stack(truths), seg_scores)
-        metrics.update(
-            {
-                "num_images": len(records),
-                "dataset_dir": self.dataset_dir,
-                "split": self.split,
-                "fold": self.fold,
-                "segmentation_resolution": self.seg_resolution,
-                "model_version": self.model_version,
-                "checkpoint": self.checkpoint,
-                "units": {"smape": "percent", "mae": "degrees", "segmentation": "fraction in [0, 1], mean over images"},
-            }
-        )
+
+    def _write(self, engine: Engine) -> None:
+        scores = per_image_values(engine.state.metric_details, len(self._rows))
+        rows = [{**row, **score} for row, score in zip(self._rows, scores, strict=True)]
+        self.metrics = {
+            **metrics_json(engine.state.metrics),
+            "num_images": len(rows),
+            "dataset_dir": self.dataset_dir,
+            "split": self.split,
+            "fold": self.fold,
+            "segmentation_resolution": self.seg_resolution,
+            "model_version": self.model_version,
+            "checkpoint": self.checkpoint,
+            "units": {"smape": "percent", "mae": "degrees", "segmentation": "fraction in [0, 1], mean over images"},
+        }
+        csv_path, json_path = self.paths
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with csv_path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        json_path.write_text(json.dumps(metrics, indent=2) + "\n")
-        logger.info("evaluated %d image(s); %s and %s written", len(records), csv_path, json_path)
-        return metrics
+        json_path.write_text(json.dumps(self.metrics, indent=2) + "\n")
+        logger.info("evaluated %d image(s); %s and %s written", len(rows), csv_path, json_path)

@@ -5,15 +5,16 @@ The pieces, in the order a config uses them:
 
 - :func:`load_checkpoint` fills the network from ``model.pt`` and names the file when it is missing.
 - :class:`CheckImageSized` refuses images too small to hold a spine (a 1-pixel-wide picture loads, but means nothing).
-- :class:`SplitPredictiond` (the bundle's ``postprocessing``) turns the network's one-tensor output
-  ``(K + 4, h, w)`` into the spine mask and CAM at the original ``(H, W)`` and the three angles.
-- :class:`Seg4RegPredictor` ties network, inferer and postprocessing together for one image.
+- The bundle's ``postprocessing``: :class:`SplitPredictiond` splits the network's one-tensor output ``(K + 4, h, w)``
+  into the spine probability, the CAM and the three angles; MONAI's ``Invertd`` brings probability and CAM back to
+  the original ``(H, W)`` by undoing the preprocessing's ``ResizePadd`` from its transform trace; :class:`SpineMaskd`
+  thresholds the probability into the mask.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,20 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import MapTransform
 from torch import nn
 
-from scripts.data.resize_pad import restore_original_size
 from scripts.engines.checkpoints import load_weights
+from scripts.networks.definition import RECORD_NAME
 from scripts.networks.seg4reg import split_output
 
-__all__ = ["CheckImageSized", "Seg4RegPredictor", "SplitPredictiond", "load_checkpoint", "original_size_of"]
+__all__ = [
+    "CheckImageSized",
+    "SpineMaskd",
+    "SplitPredictiond",
+    "load_checkpoint",
+    "original_size_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +44,8 @@ def load_checkpoint(network: nn.Module, path: str | Path) -> nn.Module:
     """Load the trained weights of the bundle (a state dict of ``Seg4RegPlus``) into ``network``.
 
     Args:
-        network: the network built by ``network_def``; its hyper-parameters must match those that trained the file
-            (merge the training recipe overlay, e.g. ``configs/cpu.yaml``, after ``inference.yaml``).
+        network: the network built by ``network_def``; its settings must be those that trained the file (inference.yaml
+            reads them from the ``network.json`` training wrote beside it).
         path: the checkpoint, ``<ckpt_dir>/model.pt``.
 
     Returns:
@@ -59,8 +65,9 @@ def load_checkpoint(network: nn.Module, path: str | Path) -> nn.Module:
         load_weights(network, path, stage="inference")
     except ValueError as error:
         raise ValueError(
-            f"{error} Merge the recipe overlay that trained it after inference.yaml "
-            "(e.g. --config_file \"['configs/inference.yaml','configs/cpu.yaml']\")."
+            f"{error} Training writes the settings of its network beside the weights ({RECORD_NAME}), and "
+            "inference.yaml builds the network from them: keep that file next to the model, or give the settings "
+            "that trained it as --network_overrides."
         ) from error
     return network.eval()
 
@@ -110,23 +117,24 @@ class CheckImageSized(MapTransform):
 
 
 class SplitPredictiond(MapTransform):
-    """Postprocessing of the Seg4Reg+ output for one image: mask, CAM and angles, back at the original resolution.
+    """Split the Seg4Reg+ output of one image into its parts, still at the network's input resolution.
 
-    Reads the decollated network output ``d[key]`` of shape ``(K + 4, h, w)`` (see
-    :mod:`scripts.networks.seg4reg`) and the original size from ``d[ref_key]``'s ``original_size`` metadata, and adds:
+    Reads the decollated network output ``d[key]`` of shape ``(K + 4, h, w)`` (see :mod:`scripts.networks.seg4reg`)
+    and adds:
 
-    - ``mask``: ``(H, W)`` uint8 spine mask at the original resolution: the spine probability mapped back
-      (bilinear, the padding cut away), then thresholded, so its edges are as smooth as the probability map.
-    - ``cam``: ``(H, W)`` float32 mean class activation map in [0, 1] at the original resolution.
+    - ``d[prob_key]``: ``(1, h, w)`` float32 MetaTensor, the spine probability (every class but background).
+    - ``d[cam_key]``: ``(1, h, w)`` float32 MetaTensor, the mean class activation map.
     - ``angles``: ``(3,)`` float64 Cobb angles in degrees (angle1 is the largest curve).
     - ``mask_network``: ``(1, h, w)`` float32 {0, 1} mask at the network's input resolution (the argmax).
 
+    Nothing here knows the resize-and-pad: MONAI's ``Invertd`` undoes it from the transform trace of the image
+    (``configs/inference.yaml``'s ``postprocessing``), and :class:`SpineMaskd` thresholds the result.
+
     Args:
         keys: the network output key (``pred``).
-        ref_key: the preprocessed image key whose metadata holds ``original_size``.
-        spatial_size: the network's input (h, w), as given to ``ResizePadd``.
         num_seg_channels: segmentation classes K.
-        threshold: spine probability above which a pixel is spine.
+        prob_key: where the spine probability goes.
+        cam_key: where the CAM goes.
 
     Raises:
         ValueError: when the output does not have ``num_seg_channels + 4`` channels.
@@ -135,91 +143,73 @@ class SplitPredictiond(MapTransform):
     def __init__(
         self,
         keys: KeysCollection = "pred",
-        ref_key: str = "image",
-        spatial_size: Sequence[int] = (512, 256),
         num_seg_channels: int = 2,
-        threshold: float = 0.5,
+        prob_key: str = "spine",
+        cam_key: str = "cam",
     ) -> None:
         super().__init__(keys)
-        self.ref_key = ref_key
-        self.spatial_size = tuple(int(v) for v in spatial_size)
         self.num_seg_channels = num_seg_channels
-        self.threshold = float(threshold)
+        self.prob_key = prob_key
+        self.cam_key = cam_key
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
             output = torch.as_tensor(d[key]).detach().float().cpu()
             parts = split_output(output, self.num_seg_channels)
-            size = original_size_of(d[self.ref_key]) if self.ref_key in d else tuple(output.shape[-2:])
-            spine = parts["seg"][1:].sum(dim=0, keepdim=True)  # (1, h, w): every class but background
-            spine_original = restore_original_size(spine, size, self.spatial_size, mode="bilinear")
-            cam_original = restore_original_size(parts["cam"], size, self.spatial_size, mode="bilinear")
-            d["mask"] = (spine_original[0] > self.threshold).numpy().astype(np.uint8)
-            d["cam"] = cam_original[0].clamp(0.0, 1.0).numpy().astype(np.float32)
+            # MetaTensors: Invertd skips plain tensors (with a mere warning) unless a separate trace key is present
+            d[self.prob_key] = MetaTensor(parts["seg"][1:].sum(dim=0, keepdim=True))  # every class but background
+            d[self.cam_key] = MetaTensor(parts["cam"])
             d["angles"] = parts["angles"].double().numpy()
             d["mask_network"] = (parts["seg"].argmax(dim=0, keepdim=True) > 0).float()
         return d
 
 
-class Seg4RegPredictor:
-    """Segment one preprocessed radiograph and measure its Cobb angles.
+class SpineMaskd(MapTransform):
+    """The final arrays of one image, once ``Invertd`` has brought probability and CAM back to ``(1, H, W)``.
 
-    The weights are read by :meth:`load` (the workflows call it before touching any image), not when the object is
-    built, so that checking the bundle's properties needs no checkpoint.
+    Adds ``mask``: ``(H, W)`` uint8 spine mask, the restored (bilinear) probability above ``threshold``, so its edges
+    are as smooth as the probability map; and replaces ``d[cam_key]`` by the ``(H, W)`` float32 CAM in [0, 1].
 
     Args:
-        network: the Seg4Reg+ network built by ``network_def``, ``(B, 1, h, w) -> (B, K + 4, h, w)``.
-        checkpoint: ``model.pt`` with its trained weights, or None when ``network`` is already trained.
-        postprocessing: turns ``{"pred": (K + 4, h, w), "image": (1, h, w)}`` into the final results
-            (:class:`SplitPredictiond`, or a ``Compose`` holding it).
-        inferer: how the network is called (``SimpleInferer`` by default: the whole padded image at once).
-        device: where the network runs.
+        keys: the spine probability key (``spine``), ``(1, H, W)``.
+        cam_key: the CAM key, ``(1, H, W)``; None or absent: left alone.
+        mask_key: where the mask goes.
+        threshold: spine probability above which a pixel is spine.
+        ref_key: the original image ``(1, H, W)``; when present, the mask must have its size.
+
+    Raises:
+        ValueError: in a call, naming the file, when the probability is not at the size of ``d[ref_key]`` (``Invertd``
+            only warns when the image holding the trace is absent, and leaves the probability at the network's size).
     """
 
     def __init__(
         self,
-        network: nn.Module,
-        checkpoint: str | Path | None,
-        postprocessing: Callable[[dict], dict],
-        inferer: Inferer | None = None,
-        device: str | torch.device = "cpu",
+        keys: KeysCollection = "spine",
+        cam_key: str | None = "cam",
+        mask_key: str = "mask",
+        threshold: float = 0.5,
+        ref_key: str | None = "image_original",
     ) -> None:
-        self.network = network
-        self.checkpoint = None if checkpoint in (None, "") else Path(checkpoint).expanduser()
-        self.postprocessing = postprocessing
-        self.inferer = inferer or SimpleInferer()
-        self.device = torch.device(device)
-        self._loaded = False
+        super().__init__(keys)
+        self.cam_key = cam_key
+        self.mask_key = mask_key
+        self.threshold = float(threshold)
+        self.ref_key = ref_key
 
-    def load(self) -> Seg4RegPredictor:
-        """Load the checkpoint (once) and move the network to the device.
-
-        Raises:
-            FileNotFoundError: naming a missing checkpoint.
-            ValueError: naming a checkpoint of another network.
-        """
-        if not self._loaded:
-            if self.checkpoint is not None:
-                load_checkpoint(self.network, self.checkpoint)
-            self.network = self.network.to(self.device).eval()
-            self._loaded = True
-        return self
-
-    def __call__(self, item: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        """Predict on one preprocessed record.
-
-        Args:
-            item: a record of the bundle's ``dataset``: ``image`` ``(1, h, w)`` with ``original_size`` metadata.
-
-        Returns:
-            The record with ``pred`` and the keys :class:`SplitPredictiond` adds (``mask``, ``cam``, ``angles``,
-            ``mask_network``).
-        """
-        self.load()
-        image = item["image"]
-        image = image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)  # no metadata overhead
-        batch = image.float()[None].to(self.device)
-        with torch.no_grad():
-            pred = self.inferer(batch, self.network)[0]
-        return self.postprocessing({**item, "pred": pred.cpu()})
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        reference = d.get(self.ref_key) if self.ref_key is not None else None
+        for key in self.key_iterator(d):
+            probability = torch.as_tensor(d[key]).detach().cpu()  # a MetaTensor after Invertd: plain data is enough
+            if reference is not None and tuple(probability.shape[-2:]) != tuple(reference.shape[-2:]):
+                source = (getattr(reference, "meta", {}) or {}).get("filename_or_obj", key)
+                raise ValueError(
+                    f"image {str(source)!r}: the spine probability is {tuple(probability.shape[-2:])}, not the "
+                    f"original {tuple(reference.shape[-2:])}: Invertd found no resize-and-pad trace to undo."
+                )
+            d[self.mask_key] = (probability[0] > self.threshold).numpy().astype(np.uint8)
+        if self.cam_key is not None and self.cam_key in d:
+            cam = torch.as_tensor(d[self.cam_key]).detach().cpu().float()
+            d[self.cam_key] = cam[0].clamp(0.0, 1.0).numpy().astype(np.float32)
+        return d

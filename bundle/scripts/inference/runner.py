@@ -1,37 +1,54 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """Inference on a folder of radiographs: every file tried, every failure named, nothing overwritten by surprise.
 
-:class:`FolderInference` is the ``evaluator`` of ``configs/inference.yaml``. Its :meth:`~FolderInference.run`:
+``configs/inference.yaml`` runs a MONAI evaluator, :class:`FolderEvaluator`, over its ``dataset`` of the folder's
+images (:func:`list_images`, read by :class:`FolderDataset`), with its ``handlers``:
 
-1. refuses an empty or missing folder and a missing checkpoint, and refuses to start when any output it would write already exists (unless
-   ``overwrite``), before anything is written;
-2. runs every image through the bundle's ``preprocessing``, the network and the ``postprocessing``, with a progress
-   bar; a file that fails (truncated, not an image, too small, ...) gets one log line naming it and the reason, and the
-   loop goes on;
-3. writes ``summary.csv`` (failed files included) and, when some files failed, raises :class:`InferenceError` listing
-   them, so that ``python -m monai.bundle run`` ends with a non-zero status.
+- :class:`ImageResultSaver` writes each image's ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png``
+  (through :class:`scripts.inference.writers.ImageResultWriter`) as its iteration completes;
+- :class:`SummarySaver` writes ``summary.csv`` (failed files included) when the folder is done;
+- Ignite's ``ProgressBar``.
+
+What a run does (:meth:`FolderEvaluator.run`):
+
+1. it refuses an empty or missing folder and a missing checkpoint, and the savers refuse to start when any output they
+   would write already exists (unless ``overwrite``), all before anything is written;
+2. a file that fails (truncated, not an image, too small, ...) becomes a failure record instead of stopping the run:
+   :class:`FolderDataset` catches its loading error, the evaluator catches a failure of the network or the
+   postprocessing, the saver one of the writing; the saver gives each failed file one log line naming it and why;
+3. when some files failed, :meth:`FolderEvaluator.run` raises :class:`InferenceError` listing them once the engine
+   has finished (``summary.csv`` written), so that ``python -m monai.bundle run`` ends with a non-zero status.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
-from tqdm import tqdm
+import torch
+from ignite.engine import Engine, Events
+from monai.data import Dataset, MetaTensor
+from monai.engines import SupervisedEvaluator
+from monai.inferers import Inferer
+from torch import nn
+from torch.utils.data import DataLoader
 
-from scripts.data.loading import DICOM_SUFFIXES, is_dicom, read_grayscale
+from scripts.data.loading import DICOM_SUFFIXES, is_dicom
 from scripts.flags import as_flag
-from scripts.inference.predictor import Seg4RegPredictor, original_size_of
-from scripts.inference.writers import SUMMARY_NAME, ImageResultWriter, output_paths, result_record, write_summary
+from scripts.inference.engine import InferenceEvaluator
+from scripts.inference.writers import SUMMARY_NAME, ImageResultWriter, output_paths, write_summary
 
 __all__ = [
+    "ERROR_KEY",
     "IMAGE_SUFFIXES",
-    "FolderInference",
+    "FolderDataset",
+    "FolderEvaluator",
+    "ImageResultSaver",
     "InferenceError",
+    "SummarySaver",
     "failure_reason",
     "list_images",
     "refuse_existing",
@@ -113,76 +130,104 @@ def refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
         )
 
 
-class FolderInference:
-    """Seg4Reg+ inference on every image of a folder (the ``evaluator`` of ``configs/inference.yaml``).
+ERROR_KEY = "error"
+"""The key of a failure record: why the file failed (a record with it skips the network and the writing)."""
+_ROW_KEY = "summary_row"  # where ImageResultSaver leaves each image's summary.csv row for SummarySaver
+
+
+def _files(image: Any, count: int) -> list[str]:
+    """The source files of a batch's ``image``: its metadata's file names, or the paths of unloaded records."""
+    if isinstance(image, MetaTensor):
+        files = image.meta.get("filename_or_obj", [""] * count)
+        return [str(f) for f in (files if isinstance(files, (list, tuple)) else [files])]
+    return [str(f) for f in (image if isinstance(image, (list, tuple)) else [image])]
+
+
+class FolderDataset(Dataset):
+    """MONAI's ``Dataset`` of :func:`list_images` records, where a file that cannot be read is a failure record.
+
+    A record whose ``transform`` (the bundle's ``preprocessing``) raises is returned as ``{"name", "image" (its path),
+    "stem", "error"}``, ``error`` being :func:`failure_reason` of the exception, so that one bad file neither stops the
+    data loader nor the others (the evaluator skips the network for it, :class:`ImageResultSaver` names it).
 
     Args:
-        dataset: the bundle's ``dataset``: records of :func:`list_images`, transformed by ``preprocessing``.
-        predictor: network, inferer and postprocessing for one record.
+        data: the records of :func:`list_images`.
+        transform: the bundle's ``preprocessing``.
+    """
+
+    def __init__(self, data: Sequence[Mapping[str, Any]], transform: Callable | None = None) -> None:
+        super().__init__(data=data, transform=transform)
+
+    def _transform(self, index: int) -> Any:
+        try:
+            return super()._transform(index)
+        except Exception as error:  # one bad file must not stop the folder: hand on why, the saver reports it
+            record = self.data[index]
+            logger.debug("details of the failure on %s", record["image"], exc_info=error)
+            return {
+                "name": record["name"],
+                "image": record["image"],
+                "stem": record["stem"],
+                ERROR_KEY: failure_reason(error),
+            }
+
+
+class FolderEvaluator(InferenceEvaluator):
+    """Seg4Reg+ inference on every image of a folder: the ``evaluator`` of ``configs/inference.yaml``.
+
+    The iteration is :class:`~scripts.inference.engine.InferenceEvaluator`'s (network through the inferer, then MONAI's
+    decollation and the ``postprocessing`` per image), except for failures: a failure record of
+    :class:`FolderDataset` skips the network, and an error of the network or the postprocessing turns the batch's
+    images into failure records; either way ``engine.state.batch`` and ``engine.state.output`` hold one record per
+    image, the output ``{"error": reason}``, for the handlers.
+
+    Args:
+        device: where the network runs.
+        val_data_loader: batches of :class:`FolderDataset`, one image each (the images differ in size).
+        network: the network of ``network_def``, ``(B, 1, h, w) -> (B, K + 4, h, w)``.
+        checkpoint: its weights, read when :meth:`run` starts (a missing file is named before any image); None for an
+            already trained network.
+        postprocessing: the bundle's ``postprocessing`` (one decollated record).
         dataset_dir: the folder (for messages; required when running).
-        output_dir: where the files go (created).
-        model_version: the bundle version written into each JSON.
-        checkpoint: the weights used, written into each JSON.
-        writer: writes the per-image files.
-        overwrite: replace existing outputs instead of refusing (strict flag: true/false).
-        progress_bar: show a tqdm bar (strict flag).
+        inferer: how the network is called (``SimpleInferer`` by default).
+        kwargs: passed to ``SupervisedEvaluator`` (``val_handlers``: :class:`ImageResultSaver`, :class:`SummarySaver`,
+            a progress bar).
     """
 
     def __init__(
         self,
-        dataset: Dataset,
-        predictor: Seg4RegPredictor,
-        dataset_dir: str | Path,
-        output_dir: str | Path,
-        model_version: str,
-        checkpoint: str | Path,
-        writer: ImageResultWriter | None = None,
-        overwrite: bool | str = False,
-        progress_bar: bool | str = True,
+        device: str | torch.device,
+        val_data_loader: DataLoader,
+        network: nn.Module,
+        checkpoint: str | Path | None,
+        postprocessing: Callable[[dict], dict],
+        dataset_dir: str | Path | None,
+        inferer: Inferer | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.dataset = dataset
-        self.predictor = predictor
+        super().__init__(device, val_data_loader, network, checkpoint, postprocessing, inferer, **kwargs)
         self.dataset_dir = str(dataset_dir or "")
-        self.output_dir = Path(output_dir).expanduser()
-        self.model_version = model_version
-        self.checkpoint = str(checkpoint)
-        self.writer = writer or ImageResultWriter()
-        self.overwrite = as_flag(overwrite, "overwrite")
-        self.progress_bar = as_flag(progress_bar, "progress_bar")
 
     @property
     def records(self) -> list[Mapping[str, Any]]:
-        """The untransformed records of the dataset."""
-        return list(getattr(self.dataset, "data", []))
+        """The untransformed records of the data loader's dataset (:func:`list_images`)."""
+        return list(getattr(self.data_loader.dataset, "data", []))
 
-    def planned_outputs(self) -> list[Path]:
-        """Every file :meth:`run` may write."""
-        paths = [p for record in self.records for p in output_paths(self.output_dir, record["stem"]).values()]
-        return [*paths, self.output_dir / SUMMARY_NAME]
+    def check_data(self) -> None:
+        """Raise when no folder was given or it holds no image files."""
+        if not self.dataset_dir:
+            raise ValueError("no folder of radiographs given: run with --dataset_dir <folder>.")
+        if not self.records:
+            raise ValueError(
+                f"{self.dataset_dir} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM files)."
+            )
 
-    def _process(self, index: int, record: Mapping[str, Any]) -> dict[str, Any]:
-        result = self.predictor(self.dataset[index])
-        image, meta = read_grayscale(record["image"])  # the radiograph at its own resolution, for the overlay
-        size = original_size_of(result["image"])
-        summary = result_record(
-            record["name"],
-            record["image"],
-            result["angles"],
-            size,
-            meta,
-            self.model_version,
-            self.checkpoint,
-            self.writer.curve_threshold,
-            self.writer.severity_thresholds,
-        )
-        self.writer(output_paths(self.output_dir, record["stem"]), summary, image, result["mask"], result["cam"])
-        return self.writer.summary_row(summary)
-
-    def run(self) -> dict[str, Any]:
+    def run(self, global_epoch: int = 1) -> dict[str, Any]:  # type: ignore[override]
         """Process the folder (see the module docstring).
 
         Returns:
-            ``{"output_dir": ..., "processed": [names], "failed": {name: reason}}``.
+            ``{"output_dir": ..., "processed": [names], "failed": {name: reason}}``, as :class:`SummarySaver` leaves
+            it in ``engine.state.summary`` (empty lists and no ``output_dir`` without that handler).
 
         Raises:
             ValueError: when no folder was given or it holds no image files.
@@ -190,39 +235,136 @@ class FolderInference:
             FileExistsError: when outputs exist and ``overwrite`` is off (before anything is written).
             InferenceError: after writing everything else, when some files failed.
         """
-        if not self.dataset_dir:
-            raise ValueError("no folder of radiographs given: run with --dataset_dir <folder>.")
-        records = self.records
-        if not records:
-            raise ValueError(
-                f"{self.dataset_dir} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)} and DICOM files)."
-            )
-        self.predictor.load()  # a missing checkpoint is named before any image is read
-        refuse_existing(self.planned_outputs(), self.overwrite)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        rows, processed, failed = [], [], {}
-        bar = tqdm(records, desc="inference", unit="image", disable=not self.progress_bar)
-        for index, record in enumerate(bar):
-            try:
-                rows.append(self._process(index, record))
-                processed.append(record["name"])
-            except Exception as error:  # one bad file must not stop the folder: report it and go on
-                reason = failure_reason(error)
-                failed[record["name"]] = reason
-                logger.error("FAILED %s: %s", record["image"], reason)
-                logger.debug("details of the failure on %s", record["image"], exc_info=error)
-                rows.append({"name": record["name"], "file": record["image"], "status": "failed", "error": reason})
-        bar.close()
-        write_summary(self.output_dir / SUMMARY_NAME, rows)
-        logger.info(
-            "%d of %d image(s) processed; results in %s", len(processed), len(records), self.output_dir.resolve()
-        )
+        self.state.summary = None
+        super().run(global_epoch)
+        summary = self.state.summary or {"output_dir": None, "processed": [], "failed": {}}
+        failed = summary["failed"]
         if failed:
-            listed = "\n  ".join(
-                f"{record['image']}: {failed[record['name']]}" for record in records if record["name"] in failed
-            )
+            # raised here, after the engine, not in a handler: Ignite would log the whole list once more as an error
+            records = self.records
+            listed = "\n  ".join(f"{r['image']}: {failed[r['name']]}" for r in records if r["name"] in failed)
             raise InferenceError(
-                f"{len(failed)} of {len(records)} image(s) failed (the others were written to {self.output_dir}):"
-                f"\n  {listed}"
+                f"{len(failed)} of {len(records)} image(s) failed (the others were written to "
+                f"{summary['output_dir']}):\n  {listed}"
             )
-        return {"output_dir": str(self.output_dir), "processed": processed, "failed": failed}
+        return summary
+
+    def _iteration(self, engine: SupervisedEvaluator, batchdata: dict[str, Any]) -> Any:
+        if batchdata is None:
+            raise ValueError("the evaluator needs a batch for each iteration.")
+        if ERROR_KEY in batchdata:  # FolderDataset could not read the file: nothing to predict
+            return self._failed(engine, batchdata, list(batchdata[ERROR_KEY]))
+        try:
+            return super()._iteration(engine, batchdata)
+        except Exception as error:  # the network or the postprocessing failed on this image: name it, go on
+            logger.debug("details of the failure on %s", _files(batchdata["image"], 1), exc_info=error)
+            return self._failed(engine, batchdata, [failure_reason(error)] * len(batchdata["name"]))
+
+    @staticmethod
+    def _failed(engine: SupervisedEvaluator, batchdata: Mapping[str, Any], reasons: list[str]) -> list[dict]:
+        """Set the engine's batch and output to the failure records of the batch's images."""
+        names, stems = list(batchdata["name"]), list(batchdata["stem"])
+        files = _files(batchdata["image"], len(names))
+        engine.state.batch = [{"name": n, "image": f, "stem": s} for n, f, s in zip(names, files, stems, strict=True)]
+        engine.state.output = [{ERROR_KEY: reason} for reason in reasons]
+        return engine.state.output
+
+
+class ImageResultSaver:
+    """Ignite handler: each image's four files as its iteration completes, or one log line naming a failed file.
+
+    When the run starts it refuses, before anything is written, to replace any file it would write (the four files of
+    every record of the evaluator's dataset) unless ``overwrite``, then creates ``output_dir``. At each iteration it
+    merges each image's batch and output records (the postprocessed prediction) and hands them to ``writer``; a
+    failure record of :class:`FolderEvaluator`, or an error while writing, gets a log line ``FAILED <file>: <reason>``.
+    Either way it leaves the image's ``summary.csv`` row in its output record for :class:`SummarySaver`.
+
+    Args:
+        writer: builds each image's record from its prediction and writes its files (it knows the model version,
+            checkpoint and thresholds of the run).
+        output_dir: where the files go (created).
+        overwrite: replace existing outputs instead of refusing (strict flag: true/false).
+
+    Raises:
+        ValueError: on a flag that is not true/false.
+    """
+
+    def __init__(self, writer: ImageResultWriter, output_dir: str | Path, overwrite: bool | str = False) -> None:
+        self.writer = writer
+        self.output_dir = Path(output_dir).expanduser()
+        self.overwrite = as_flag(overwrite, "overwrite")
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._start)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._save)
+
+    def _start(self, engine: Engine) -> None:
+        records = getattr(engine.data_loader.dataset, "data", [])
+        refuse_existing([p for r in records for p in output_paths(self.output_dir, r["stem"]).values()], self.overwrite)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def _save(self, engine: Engine) -> None:
+        for item, output in zip(engine.state.batch, engine.state.output, strict=True):
+            file = _files(item["image"], 1)[0]
+            reason = output.get(ERROR_KEY)
+            if reason is None:
+                try:
+                    output[_ROW_KEY] = self.writer.summary_row(self.writer({**item, **output}, self.output_dir))
+                    continue
+                except Exception as error:  # one file that cannot be written must not stop the folder
+                    reason = failure_reason(error)
+                    logger.debug("details of the failure on %s", file, exc_info=error)
+            logger.error("FAILED %s: %s", file, reason)
+            output[_ROW_KEY] = {"name": item["name"], "file": file, "status": "failed", "error": reason}
+
+
+class SummarySaver:
+    """Ignite handler: ``summary.csv``, one row per image file of the folder, failed files included.
+
+    Attach it after :class:`ImageResultSaver` (it reads the rows that handler leaves in the output records). When the
+    run starts it refuses an existing ``summary.csv`` unless ``overwrite``; when the run completes it writes the file,
+    logs how many images were processed, and leaves ``{"output_dir", "processed": [names], "failed": {name: reason}}``
+    in ``engine.state.summary`` (:meth:`FolderEvaluator.run` returns it, or raises when files failed).
+
+    Args:
+        output_dir: where ``summary.csv`` goes (created).
+        overwrite: replace an existing ``summary.csv`` instead of refusing (strict flag).
+
+    Raises:
+        ValueError: on a flag that is not true/false.
+    """
+
+    def __init__(self, output_dir: str | Path, overwrite: bool | str = False) -> None:
+        self.output_dir = Path(output_dir).expanduser()
+        self.overwrite = as_flag(overwrite, "overwrite")
+        self.rows: list[Mapping[str, Any]] = []
+
+    @property
+    def path(self) -> Path:
+        """``output_dir / summary.csv``."""
+        return self.output_dir / SUMMARY_NAME
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._start)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._write)
+
+    def _start(self, _engine: Engine) -> None:
+        refuse_existing([self.path], self.overwrite)
+        self.rows = []
+
+    def _collect(self, engine: Engine) -> None:
+        for output in engine.state.output:
+            if _ROW_KEY not in output:
+                raise KeyError(f"no {_ROW_KEY!r} in the output: attach ImageResultSaver before SummarySaver.")
+            self.rows.append(output[_ROW_KEY])
+
+    def _write(self, engine: Engine) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        write_summary(self.path, self.rows)
+        processed = [row["name"] for row in self.rows if row["status"] == "ok"]
+        failed = {row["name"]: row["error"] for row in self.rows if row["status"] != "ok"}
+        logger.info(
+            "%d of %d image(s) processed; results in %s", len(processed), len(self.rows), self.output_dir.resolve()
+        )
+        engine.state.summary = {"output_dir": str(self.output_dir), "processed": processed, "failed": failed}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from scripts.inference.curves import ANGLE_MEANINGS, CURVE_TYPE_DEFINITION, describe_curve
@@ -109,42 +110,88 @@ def result_record(
 
 
 class ImageResultWriter:
-    """Writes the four files of one image.
+    """Builds the record of one image from its prediction and writes its four files.
+
+    The prediction is one image's postprocessed record (its batch and output records merged, as
+    :class:`~scripts.inference.runner.ImageResultSaver` hands them over): the decoded radiograph at its own resolution
+    under ``image_key`` (its metadata names the file and holds the DICOM pixel spacing), ``mask`` and ``cam``
+    ``(H, W)``, ``angles`` ``(3,)``, and the dataset's ``name`` and ``stem``. What belongs to the whole run (model
+    version, checkpoint, thresholds) is given here, once.
 
     Args:
+        model_version: the bundle version (``metadata.json``), written into each JSON.
+        checkpoint: the weights used, written into each JSON.
         curve_threshold: degrees from which an angle counts as a curve (curve type).
         severity_thresholds: mild, moderate and severe bounds for angle1.
+        image_key: the key of the original-resolution radiograph ``(1, H, W)`` (``image_original``).
     """
 
     def __init__(
-        self, curve_threshold: float = 10.0, severity_thresholds: Sequence[float] = (10.0, 25.0, 40.0)
+        self,
+        model_version: str = "",
+        checkpoint: str | Path = "",
+        curve_threshold: float = 10.0,
+        severity_thresholds: Sequence[float] = (10.0, 25.0, 40.0),
+        image_key: str = "image_original",
     ) -> None:
+        self.model_version = str(model_version)
+        self.checkpoint = str(checkpoint)
         self.curve_threshold = float(curve_threshold)
         self.severity_thresholds = tuple(float(v) for v in severity_thresholds)
+        self.image_key = image_key
 
-    def __call__(
-        self,
-        paths: Mapping[str, Path],
-        record: Mapping[str, Any],
-        image: np.ndarray,
-        mask: np.ndarray,
-        cam: np.ndarray,
-    ) -> None:
-        """Write ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png``.
+    def _image(self, prediction: Mapping[str, Any]) -> Any:
+        if self.image_key not in prediction:
+            meta = getattr(prediction.get("image"), "meta", None) or {}
+            source = meta.get("filename_or_obj", prediction.get("name"))
+            raise KeyError(
+                f"the prediction of {str(source)!r} has no {self.image_key!r}: the preprocessing must keep the "
+                "original-resolution image (CopyItemsd before ResizePadd, as configs/inference.yaml does)."
+            )
+        return prediction[self.image_key]
+
+    def record(self, prediction: Mapping[str, Any]) -> dict[str, Any]:
+        """The content of ``<stem>.json`` (without ``outputs``), built from the prediction (see the class)."""
+        image = self._image(prediction)
+        meta = getattr(image, "meta", {}) or {}
+        file = str(meta.get("filename_or_obj", ""))
+        size = (int(image.shape[-2]), int(image.shape[-1]))  # the original image: its own size is the size on disk
+        return result_record(
+            prediction.get("name") or Path(file).name,
+            file,
+            prediction["angles"],
+            size,
+            meta,
+            self.model_version,
+            self.checkpoint,
+            self.curve_threshold,
+            self.severity_thresholds,
+        )
+
+    def __call__(self, prediction: Mapping[str, Any], output_dir: str | Path) -> dict[str, Any]:
+        """Write ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png`` of one image.
 
         Args:
-            paths: from :func:`output_paths`.
-            record: from :func:`result_record`.
-            image: (H, W) radiograph in [0, 1] at the original resolution.
-            mask: (H, W) spine mask in {0, 1}.
-            cam: (H, W) CAM in [0, 1].
+            prediction: the postprocessed prediction (see the class): ``image_original`` ``(1, H, W)`` in [0, 1],
+                ``mask`` ``(H, W)`` in {0, 1}, ``cam`` ``(H, W)`` in [0, 1], ``angles`` ``(3,)`` in degrees.
+            output_dir: the folder of the files (:func:`output_paths` of the prediction's ``stem``).
+
+        Returns:
+            The record written as ``<stem>.json`` (without ``outputs``), for :meth:`summary_row`.
         """
+        record = self.record(prediction)
+        stem = prediction.get("stem") or Path(record["file"]).stem
+        paths = output_paths(output_dir, stem)
+        image = torch.as_tensor(self._image(prediction)).detach().cpu().float().numpy()
+        image = image.reshape(image.shape[-2:])  # (1, H, W) -> (H, W): one grayscale channel
+        mask, cam = np.asarray(prediction["mask"]), np.asarray(prediction["cam"])
         angles = [record["angles_deg"][name] for name in ANGLE_NAMES]
-        Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255).save(paths["mask"])
+        Image.fromarray((mask > 0).astype(np.uint8) * 255).save(paths["mask"])
         Image.fromarray(np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)).save(paths["cam"])
         Image.fromarray(render_overlay(image, mask=mask, cam=cam, angles=angles)).save(paths["overlay"])
         outputs = {kind: path.name for kind, path in paths.items() if kind != "json"}
         paths["json"].write_text(json.dumps({**record, "outputs": outputs}, indent=2) + "\n")
+        return record
 
     def summary_row(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The ``summary.csv`` row of a successful image."""

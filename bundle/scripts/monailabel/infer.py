@@ -8,8 +8,9 @@ and it resizes the raw six-channel output back to the image with its own ``Resto
 keeps the loading and the bundle's transforms and fixes those two points:
 
 - labels: ``{"spine": 1}``, the only label an annotator edits;
-- after the bundle's ``postprocessing`` (which already maps the mask back to the original resolution, undoing the
-  aspect-preserving padding that a plain resize would get wrong), :class:`MonaiLabelResultd` makes the mask the label
+- after the bundle's ``postprocessing`` (which already maps the mask back to the original resolution: MONAI's
+  ``Invertd`` undoes the aspect-preserving resize-and-pad from the image's transform trace, which a plain resize
+  would get wrong), :class:`MonaiLabelResultd` makes the mask the label
   MONAI Label writes and puts the bundle's per-image JSON record (angles, their meaning, curve type, size, model
   version) under ``result``, which MONAI Label returns as the result JSON.
 """
@@ -40,7 +41,7 @@ SPINE_LABELS: dict[str, int] = {"spine": 1}
 class MonaiLabelResultd(MapTransform):
     """Turn the bundle's postprocessed results into what MONAI Label writes: a label map and a result JSON.
 
-    Reads ``mask`` ``(H, W)`` and ``angles`` ``(3,)`` (added by ``scripts.inference.predictor.SplitPredictiond``),
+    Reads ``mask`` ``(H, W)`` and ``angles`` ``(3,)`` (added by the bundle's ``postprocessing``),
     sets ``d[label_key]`` to the mask as uint8 (0 background, 1 spine) and ``d[result_key]`` to the record the bundle's
     inference writes as ``<stem>.json`` (``scripts.inference.writers.result_record``).
 
@@ -74,7 +75,7 @@ class MonaiLabelResultd(MapTransform):
         missing = [key for key in ("mask", "angles") if key not in d]
         if missing:
             raise KeyError(
-                f"the bundle's postprocessing did not add {missing} (SplitPredictiond adds mask and angles)."
+                f"the bundle's postprocessing did not add {missing} (SplitPredictiond adds angles, SpineMaskd mask)."
             )
         for key in self.key_iterator(d):
             image = d[key]
