@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "bundle" / "configs"
 
@@ -23,6 +25,7 @@ def _table(text: str, title: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()[2:]]
 
 
+@pytest.mark.slow  # subprocess round trips: tens of seconds
 def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(tmp_path):
     out = tmp_path / "docs" / "performance.md"
     out.parent.mkdir()

@@ -100,6 +100,7 @@ def test_operator_work_writes_what_the_bundle_inference_writes(exported, radiogr
         assert got.shape == want.shape and np.mean(got != want) < 1e-3  # float rounding may flip a border pixel
 
 
+@pytest.mark.slow  # a subprocess round trip of tens of seconds
 def test_command_names_a_bad_file_and_processes_the_others(exported, radiographs, tmp_path):
     images = tmp_path / "images"
     shutil.copytree(radiographs, images)
