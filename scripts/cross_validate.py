@@ -102,7 +102,7 @@ def write_fold_overlay(path: Path, inner_val_folds: int, sets: list[str]) -> Pat
     """The overlay every stage and the evaluation of a fold merge: the inner validation, no progress bars (the output
     goes to a log file), and the ``--set`` ids.
 
-    Values are read as YAML (``--set epochs#b=30`` gives the number 30). Listed after the recipe, it reaches every
+    Values are read as YAML (``--set aasce_epochs#b=30`` gives the number 30). Listed after the recipe, it reaches every
     stage of the pipeline as any overlay does.
     """
     values: dict[str, object] = {"inner_val_folds": inner_val_folds, "progress_bar": False}
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inner-val-folds", type=int, default=6,
                         help="epochs are chosen on 1/N of the training patients (default: 6)")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="ID=VALUE",
-                        help="a config id for training and evaluation, e.g. --set epochs#b=30 (repeatable)")  # fmt: skip
+                        help="a config id for training and evaluation, e.g. --set aasce_epochs#b=30 (repeatable)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         if len(set(args.folds)) != len(args.folds):

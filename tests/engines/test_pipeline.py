@@ -84,11 +84,7 @@ def test_overlay_and_command_line_ids_reach_the_stages_raw(tmp_path):
         "train#lr": 0.5,
         "new_rate": 0.25,  # new, but another setting refers to it
         "lr_regressor": "$@new_rate * 2",  # raw: evaluated in the stage
-        "epochs#a": 1,
-        "epochs#b": 1,
-        "epochs#c": 1,
-        "epochs#d": 1,
-        "epochs#e": 1,
+        "epochs": epochs,  # replaces train.yaml's choice between the AASCE and the phantom schedule: whole
         "fold": 2,
         "validate#dataloader#batch_size": 1,
     }  # "stages" is the pipeline's own: not handed on

@@ -28,9 +28,13 @@ def test_the_cpu_recipe_runs_its_phantom_schedule_without_a_dataset(tmp_path):
     cpu = CONFIGS / "cpu.yaml"
     phantom = _parsed("b", "phantom_epochs", cpu)
     assert _parsed("b", "train#max_epochs", cpu) == phantom["b"]
-    assert _parsed("b", "train#max_epochs", cpu, dataset_dir=str(tmp_path)) == _parsed("b", "epochs", cpu)["b"]
+    assert _parsed("b", "train#max_epochs", cpu, dataset_dir=str(tmp_path)) == _parsed("b", "aasce_epochs", cpu)["b"]
+    # epochs given after the recipe (the command line's --epochs "{a: 1, ...}") are what runs, phantoms or not
+    one = {"epochs": {stage: 1 for stage in "abcde"}}
+    assert _parsed("b", "train#max_epochs", cpu, **one) == _parsed("b", "train#max_epochs", cpu, **one, dataset_dir="x")
+    assert _parsed("b", "train#max_epochs", cpu, **one) == 1
     # the paper recipe runs its own epochs on both
-    assert _parsed("a", "train#max_epochs") == _parsed("a", "epochs")["a"] == 90
+    assert _parsed("a", "train#max_epochs") == _parsed("a", "train#max_epochs", dataset_dir="x") == 90
 
 
 def test_stage_overlays_set_only_what_identifies_their_stage():
