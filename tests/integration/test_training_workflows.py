@@ -175,6 +175,38 @@ def test_bad_input_stops_before_training(tiny, tmp_path, override, message):
     result = _stage("a", tiny, tmp_path, *override)
     assert result.returncode != 0 and message in result.log
     assert "Epoch[1]" not in result.log
+    # nothing claims the stage folder, so the corrected command is not refused as another run's
+    folder = tmp_path / "models" / "stage_a"
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_a_corrected_start_runs_where_a_failed_one_stopped(tiny, tmp_path):
+    assert _stage("a", tiny, tmp_path, "--regressor_backbone", "resnet99").returncode != 0
+    result = _stage("a", tiny, tmp_path)
+    assert result.returncode == 0, result.log[-3000:]
+    assert (tmp_path / "models" / "stage_a" / "network.json").is_file()
+
+
+def test_retrain_trains_this_run_again_but_never_clears_another_run(tiny, tmp_path):
+    models = tmp_path / "models"
+    command = ("training", "--config_file", _files("train.yaml", tiny), "--ckpt_dir", str(models), "--stages", "[a]")
+    assert _bundle(*command, "--output_dir", str(tmp_path / "eval")).returncode == 0
+    written = (models / "stage_a" / "model.pt").read_bytes()
+    other = _bundle(*command, "--output_dir", str(tmp_path / "eval"), "--fold", "1", "--retrain", "true")
+    assert other.returncode != 0 and "holds checkpoints of another run" in other.log
+    assert (models / "stage_a" / "model.pt").read_bytes() == written and (models / "stage_a" / "done.json").is_file()
+    again = _bundle(*command, "--output_dir", str(tmp_path / "eval"), "--retrain", "true")
+    assert again.returncode == 0 and "Epoch[1]" in again.log
+
+
+def test_the_pipeline_never_replaces_a_model_it_did_not_write(tiny, tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.pt").write_bytes(b"someone's model")
+    command = ("training", "--config_file", _files("train.yaml", tiny), "--ckpt_dir", str(tmp_path / "models"))
+    result = _bundle(*command, "--output_dir", str(tmp_path / "eval"), "--stages", "[a]")
+    assert result.returncode != 0 and "was not written by a training run of this bundle" in result.log
+    assert (tmp_path / "models" / "model.pt").read_bytes() == b"someone's model"
+    assert not (tmp_path / "models" / "stage_a").exists()
 
 
 def test_mlflow_records_one_run_per_stage(tiny, tmp_path):

@@ -30,12 +30,13 @@ from scripts.networks.definition import write_settings
 __all__ = [
     "BEST_NAME",
     "DONE_NAME",
+    "RUN_NAME",
     "StageFinishedError",
+    "claim_stage_dir",
     "load_weights",
     "mark_done",
     "prepare_stage_dir",
     "read_done",
-    "record_network",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,14 +49,6 @@ _EPOCH_CHECKPOINT = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
 
 class StageFinishedError(RuntimeError):
     """The stage already finished in this folder; retraining needs an explicit ``overwrite``."""
-
-
-def record_network(stage_dir: str | Path, settings: Mapping[str, Any]) -> Path:
-    """Write ``<stage_dir>/network.json``, the settings of the network whose weights the stage saves (rank 0 only).
-
-    Inference builds its network from this record (:func:`scripts.networks.definition.serving_settings`).
-    """
-    return on_main_process(write_settings, stage_dir, settings)
 
 
 def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -> nn.Module:
@@ -104,46 +97,89 @@ def _latest_epoch_checkpoint(stage_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def prepare_stage_dir(stage_dir: str | Path, run: Mapping[str, Any], overwrite: bool = False) -> str | None:
-    """Check a stage folder before training starts and say where to resume from (rank 0 decides for every rank).
+def prepare_stage_dir(
+    stage_dir: str | Path, run: Mapping[str, Any], overwrite: bool = False, retrain_finished: bool = False
+) -> str | None:
+    """Check a stage folder before anything is built, and say where to resume from; writes nothing.
+
+    Rank 0 decides for every rank. The folder is claimed (:func:`claim_stage_dir`) only once the stage's settings,
+    data and weights have all been built, so a start that fails on one of them leaves nothing behind.
 
     Args:
-        stage_dir: the stage's checkpoint folder (created when missing).
+        stage_dir: the stage's checkpoint folder.
         run: what identifies the run (dataset, fold, recipe): a folder written by a different run is refused.
-        overwrite: clear the folder (a finished stage, or another run's checkpoints) instead of refusing.
+        overwrite: the folder will be cleared whatever it holds (another run's checkpoints included).
+        retrain_finished: a stage this same run finished will be trained again (the pipeline's ``--retrain``); another
+            run's folder is still refused.
 
     Returns:
         The latest epoch checkpoint to resume from, or None to start afresh.
 
     Raises:
-        StageFinishedError: the stage already finished here and ``overwrite`` is false.
+        StageFinishedError: the stage already finished here and neither ``overwrite`` nor ``retrain_finished`` is set.
         ValueError: the folder holds another run's checkpoints and ``overwrite`` is false.
     """
-    return on_main_process(_prepare_stage_dir, Path(stage_dir), run, as_flag(overwrite, "overwrite"))
+    flags = as_flag(overwrite, "overwrite"), as_flag(retrain_finished, "retrain_finished")
+    return on_main_process(_check_stage_dir, Path(stage_dir), run, *flags)
 
 
-def _prepare_stage_dir(folder: Path, run: Mapping[str, Any], overwrite: bool) -> str | None:
-    record = json.loads(json.dumps(dict(run), default=str))
+def _record(run: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(run), default=str))
+
+
+def _check_stage_dir(folder: Path, run: Mapping[str, Any], overwrite: bool, retrain_finished: bool) -> str | None:
+    if overwrite or not folder.is_dir() or not any(folder.iterdir()):
+        return None
     run_file = folder / RUN_NAME
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        previous = json.loads(run_file.read_text()) if run_file.is_file() else None
-        if previous != record:
-            raise ValueError(
-                f"{folder} holds checkpoints of another run ({previous}); this run is {record}. "
-                "Choose another --ckpt_dir, or pass --overwrite true to replace them."
-            )
-        if (folder / DONE_NAME).is_file():
-            raise StageFinishedError(
-                f"{folder} holds a finished stage ({DONE_NAME}); pass --overwrite true to train it again."
-            )
-    if overwrite and folder.is_dir():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(record, indent=2))
+    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+    if previous != _record(run):
+        raise ValueError(
+            f"{folder} holds checkpoints of another run ({previous}); this run is {_record(run)}. "
+            "Choose another --ckpt_dir, or pass --overwrite true to replace them."
+        )
+    if (folder / DONE_NAME).is_file():
+        if retrain_finished:
+            return None
+        raise StageFinishedError(
+            f"{folder} holds a finished stage ({DONE_NAME}); pass --overwrite true to train it again."
+        )
     resume = _latest_epoch_checkpoint(folder)
     if resume is not None:
         logger.info("resuming from %s", resume)
     return str(resume) if resume is not None else None
+
+
+def claim_stage_dir(
+    stage_dir: str | Path,
+    run: Mapping[str, Any],
+    network_settings: Mapping[str, Any],
+    resume: str | None,
+    overwrite: bool = False,
+) -> None:
+    """Make the stage folder this run's, once everything the stage needs has been built (rank 0 writes).
+
+    A folder that is not resumed is emptied first (the checks of :func:`prepare_stage_dir` allowed it: ``overwrite``,
+    or this run's own finished stage being retrained); then ``run.json`` and ``network.json`` (the settings of the
+    network whose weights the stage saves, from which inference builds it) are written.
+
+    Args:
+        stage_dir: the stage's checkpoint folder (created when missing).
+        run: what identifies the run.
+        network_settings: the network's settings (:data:`scripts.networks.definition.NETWORK_SETTINGS`).
+        resume: the epoch checkpoint the stage resumes from (:func:`prepare_stage_dir`), or None.
+        overwrite: clear the folder even when it could be resumed.
+    """
+    on_main_process(_claim_stage_dir, Path(stage_dir), run, network_settings, resume, as_flag(overwrite, "overwrite"))
+
+
+def _claim_stage_dir(
+    folder: Path, run: Mapping[str, Any], network_settings: Mapping[str, Any], resume: str | None, overwrite: bool
+) -> None:
+    if folder.is_dir() and (overwrite or resume is None):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_NAME).write_text(json.dumps(_record(run), indent=2))
+    write_settings(folder, network_settings)
 
 
 def mark_done(

@@ -25,7 +25,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.bundle.reference_resolver import ReferenceResolver
 from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
 
-from scripts.engines.checkpoints import BEST_NAME, StageFinishedError, read_done
+from scripts.engines.checkpoints import BEST_NAME, RUN_NAME, StageFinishedError, read_done
 from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
 from scripts.metrics.registry import table_columns
@@ -201,17 +201,26 @@ def run_stages(
 
     Raises:
         ValueError: on an unknown stage name.
+        FileExistsError: when ``<ckpt_dir>/model.pt`` exists but no training run of the bundle wrote it (no
+            ``run.json`` beside it), unless ``overwrite`` is among the overrides; before any stage runs.
     """
     unknown = [stage for stage in stages if stage not in STAGES]
     if unknown:
         raise ValueError(f"stages must be taken from {STAGES}, got {list(stages)}.")
     retrain = as_flag(retrain, "retrain")
     config_dir, ckpt_dir = Path(config_dir), Path(ckpt_dir)
+    overwrite = as_flag((overrides or {}).get("overwrite", False), "overwrite")
+    if (ckpt_dir / BEST_NAME).is_file() and not (ckpt_dir / RUN_NAME).is_file() and not overwrite:
+        # the pipeline leaves run.json beside the model.pt it copies; without one, that model is not a pipeline's
+        raise FileExistsError(
+            f"{ckpt_dir / BEST_NAME} was not written by a training run of this bundle and would be replaced; "
+            "choose another --ckpt_dir, or pass --overwrite true to replace it. Nothing was trained."
+        )
     results: dict[str, dict] = {}
     previous: Path | None = None
     for stage in stages:
         stage_dir = ckpt_dir / f"stage_{stage}"
-        values = {**(overrides or {}), "overwrite": retrain}
+        values = {**(overrides or {}), "retrain_finished": retrain}
         if tracking:  # train.yaml's false is the pipeline's own (see there): each tracked stage saves its config
             values["save_execute_config"] = True
         files = [str(config_dir / "train.yaml"), str(config_dir / f"stage_{stage}.yaml")]
@@ -245,6 +254,7 @@ def run_stages(
         if previous is not None:  # the model and the settings that built it, side by side
             shutil.copyfile(previous, ckpt_dir / BEST_NAME)
             shutil.copyfile(previous.parent / RECORD_NAME, ckpt_dir / RECORD_NAME)
+            shutil.copyfile(previous.parent / RUN_NAME, ckpt_dir / RUN_NAME)  # whose model it is
         (ckpt_dir / "results.json").write_text(json.dumps(results, indent=2))
     logger.info("validation metrics of each stage's best epoch (also in %s):", ckpt_dir / "results.json")
     print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal
