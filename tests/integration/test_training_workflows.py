@@ -175,6 +175,11 @@ def test_bad_input_stops_before_training(tiny, tmp_path, override, message):
     result = _stage("a", tiny, tmp_path, *override)
     assert result.returncode != 0 and message in result.log
     assert "Epoch[1]" not in result.log
+    # the message alone ends the command; the traceback only when asked for
+    last = result.stderr.rstrip().splitlines()[-1]
+    assert "Traceback" not in result.log and last.startswith("ERROR: ") and message in last
+    debug = _stage("a", tiny, tmp_path, *override, SEG4REG_DEBUG="1")
+    assert debug.returncode != 0 and "Traceback" in debug.log and message in debug.log
     # nothing claims the stage folder, so the corrected command is not refused as another run's
     folder = tmp_path / "models" / "stage_a"
     assert not folder.exists() or not any(folder.iterdir())
