@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from pathlib import Path
@@ -60,6 +61,38 @@ def test_16bit_png_is_scaled_by_its_bit_depth(tmp_path: Path) -> None:
     image = LoadGrayscale()(tmp_path / "a16.png")
     np.testing.assert_allclose(image[0].numpy(), pixels / 65535.0, atol=1e-7)
     assert image[0, 0, 1].item() < 0.02  # 1000 / 255 would have saturated
+
+
+def _with_sbit(path: Path, bits: int) -> None:
+    """Insert a gray ``sBIT`` chunk right after the IHDR chunk of a png."""
+    data = path.read_bytes()
+    end_of_ihdr = 8 + 8 + 13 + 4
+    chunk = struct.pack(">I", 1) + b"sBIT" + bytes([bits])
+    chunk += struct.pack(">I", zlib.crc32(b"sBIT" + bytes([bits])) & 0xFFFFFFFF)
+    path.write_bytes(data[:end_of_ihdr] + chunk + data[end_of_ihdr:])
+
+
+@pytest.mark.parametrize(
+    ("largest", "sbit", "bits", "source"),
+    [
+        (4095, 12, 12, "sBIT"),  # 12-bit samples stored unscaled, as exporters write them, and declared
+        (4095, None, 12, "range"),  # the same without the chunk: the smallest depth that holds the values
+        (1023, None, 10, "range"),
+        (40000, 12, 16, "range"),  # samples scaled up to 16 bits (the png rule): the chunk does not hold them
+        (200, None, 8, "range"),
+    ],
+)
+def test_16bit_png_is_read_at_the_depth_its_samples_were_written(tmp_path, largest, sbit, bits, source, caplog):
+    pixels = np.array([[0, largest // 2], [largest, 1]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(pixels).save(path)
+    if sbit is not None:
+        _with_sbit(path, sbit)
+    with caplog.at_level(logging.INFO, logger="scripts.data.loading"):
+        image = LoadGrayscale()(path)
+    np.testing.assert_allclose(image[0].numpy(), pixels / (2**bits - 1), atol=1e-6)
+    assert image.meta["bits_used"] == bits and image.meta["bits_source"] == source
+    assert f"read as {bits}-bit samples" in caplog.text and "deep.png" in caplog.text
 
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])

@@ -8,7 +8,10 @@ Intensities:
 
 - 8-bit grayscale (jpg, png, ...): divided by 255. Palette and colour images (RGB, RGBA, CMYK, ...): ITU-R 601 luminance
   ``0.299 R + 0.587 G + 0.114 B`` of the colour channels (alpha ignored), divided by 255. 1-bit images: 0 or 1.
-- 16-bit png (PIL modes ``I;16*``, or ``I`` for a png): divided by 65535, the file's bit depth.
+- 16-bit png (PIL modes ``I;16*``, or ``I`` for a png): divided by ``2**bits - 1``, ``bits`` being the depth the samples
+  were written with: the ``sBIT`` chunk's when the samples fit it, otherwise the smallest of 8, 10, 12, 14 and 16 bits
+  that holds the largest value (a 12-bit radiograph stored unscaled is not read 16 times too dark); logged, and
+  recorded as ``bits_used`` / ``bits_source`` in the metadata.
 - DICOM, recognised by the ``DICM`` marker after the 128-byte preamble or by the ``.dcm``/``.dicom`` suffix: stored values
   are kept to their ``BitsStored`` bits, passed through the modality LUT (rescale slope and intercept), and scaled from
   the range those bits can hold to [0, 1]; ``MONOCHROME1`` is inverted so bone is bright, like every other input.
@@ -73,6 +76,44 @@ def _check_png_header(path: Path) -> None:
             raise _fail(path, f"the image has a zero dimension (H={height}, W={width}).")
 
 
+def _png_significant_bits(path: Path) -> int | None:
+    """The gray sample's significant bits of a png's ``sBIT`` chunk, or None when the file has none."""
+    with path.open("rb") as handle:
+        if handle.read(8) != _PNG_SIGNATURE:
+            return None
+        while True:
+            head = handle.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"sBIT":
+                data = handle.read(length)
+                return int(data[0]) if data else None
+            if kind in (b"IDAT", b"IEND"):  # sBIT precedes the image data
+                return None
+            handle.seek(length + 4, 1)  # the chunk's data and CRC
+
+
+def _sixteen_bit(values: np.ndarray, path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Scale a 16-bit png's samples to [0, 1] by the bit depth they were written with, and say which one that was.
+
+    Exported radiographs are often 10 to 14-bit values stored unscaled in a 16-bit png; divided by 65535 they reach
+    the network many times too dark. The depth is the ``sBIT`` chunk's when the samples fit it (a file that follows
+    the png rule of scaling samples up to 16 bits does not, and is read as 16-bit), otherwise the smallest of 8, 10,
+    12, 14 and 16 bits that holds the image's largest value.
+    """
+    values = values.astype(np.float64)
+    high = float(values.max()) if values.size else 0.0
+    declared = _png_significant_bits(path)
+    if declared is not None and 1 <= declared <= 16 and high <= 2**declared - 1:
+        bits, source = declared, "sBIT chunk"
+    else:
+        bits = next(b for b in (8, 10, 12, 14, 16) if high <= 2**b - 1)
+        source = "largest value" if declared is None else f"largest value (sBIT {declared} does not hold it)"
+    logger.info("%s: 16-bit png read as %d-bit samples (from its %s).", path, bits, source)
+    return values / (2**bits - 1), {"bits_used": bits, "bits_source": "sBIT" if source == "sBIT chunk" else "range"}
+
+
 def _luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3].astype(np.float64) @ _LUMINANCE
 
@@ -101,10 +142,9 @@ def _read_pil(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
                 pixels = np.asarray(image, dtype=np.float64) / 255.0
             elif mode in ("LA", "La"):
                 pixels = np.asarray(image, dtype=np.float64)[..., 0] / 255.0
-            elif mode.startswith("I;16"):
-                pixels = np.asarray(image).astype(np.float64) / 65535.0
-            elif mode == "I" and file_format == "PNG":
-                pixels = np.asarray(image).astype(np.float64) / 65535.0  # older Pillow opens 16-bit png as I
+            elif mode.startswith("I;16") or (mode == "I" and file_format == "PNG"):  # older Pillow: I
+                pixels, meta = _sixteen_bit(np.asarray(image), path)
+                return pixels, meta
             elif mode in ("I", "F"):
                 pixels = _normalise_wide(np.asarray(image), path)
             else:  # palette and colour modes
