@@ -113,6 +113,22 @@ def test_an_unreadable_image_is_named_and_nothing_is_written(tiny_inference, pha
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
+def test_every_damaged_image_is_named_before_any_is_evaluated(tiny_inference, phantom_root, tmp_path):
+    root = shutil.copytree(phantom_root, tmp_path / "phantoms")
+    images = sorted((root / "data" / "training").iterdir())
+    for image in (images[2], images[-1]):  # the headers are intact: the damage shows only when decoding
+        image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    with pytest.raises(Exception) as raised:
+        _evaluate(tiny_inference, root, tmp_path / "out")
+    chain = [raised.value]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    message = str(chain[-1])
+    assert "2 of 12 image(s) cannot be read" in message
+    assert str(images[2]) in message and str(images[-1]) in message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_evaluation_needs_a_dataset(tiny_inference, tmp_path):
     with pytest.raises(ValueError, match="--dataset_dir"):
         _evaluate(tiny_inference, "", tmp_path / "out")

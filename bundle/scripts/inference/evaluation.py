@@ -41,6 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from scripts.data.aasce import kfold_split, load_datalist
+from scripts.data.loading import read_grayscale
 from scripts.data.resize_pad import resize_pad_geometry
 from scripts.data.spine_mask import render_spine_mask
 from scripts.flags import as_flag
@@ -217,17 +218,35 @@ class SplitEvaluator(InferenceEvaluator):
         super().__init__(device, val_data_loader, network, checkpoint, scoring, inferer, **kwargs)
 
     def check_data(self) -> None:
-        """Raise when there are no images (no ``--dataset_dir``, or an empty split or fold)."""
+        """Raise when there are no images, or when any image of the split cannot be decoded, before the first one is
+        predicted: every bad file is named at once, and an evaluation is never dropped halfway (each file is decoded
+        twice for this, which costs far less than the network)."""
         if len(self.data_loader) == 0:
             raise ValueError(
                 "no labelled images to evaluate: run with --dataset_dir <boostnet_labeldata> --split <split> "
                 "(and a --fold that holds images)."
+            )
+        records = list(getattr(self.data_loader.dataset, "data", []))
+        bad = [reason for record in records if (reason := _unreadable(record["image"]))]
+        if bad:
+            listed = "\n  ".join(bad)
+            raise ValueError(
+                f"{len(bad)} of {len(records)} image(s) cannot be read; nothing was evaluated or written:\n  {listed}"
             )
 
     def model_output(self, engine: SupervisedEvaluator, batchdata: Mapping[str, Any]) -> dict[str, Any]:
         """The network's answer and the label angles ``(B, 3)``, so that after postprocessing they are read from the
         output like the prediction."""
         return {**super().model_output(engine, batchdata), "angles": torch.as_tensor(batchdata["angles"])}
+
+
+def _unreadable(path: str | Path) -> str | None:
+    """Why the bundle's reader cannot decode ``path`` (its message names the file), or None when it can."""
+    try:
+        read_grayscale(path)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 class EvaluationReport:
