@@ -3,7 +3,7 @@
 
     python scripts/check_dataset.py <dataset_root> --split training
 
-Reports missing or unreadable files, CSV row counts that disagree, malformed rows, corners out of order inside a vertebra,
+Reports missing or unreadable files (a missing ``.mat``, whose landmarks are then read from ``landmarks.csv``, too), CSV row counts that disagree, malformed rows, corners out of order inside a vertebra,
 vertebrae out of top-to-bottom order, ``angles.csv`` disagreeing with the official rule by more than 0.5 degrees, and implausible
 angles. Exit status 1 when a problem was found, 0 when none.
 """
@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))
 
-from scripts.data.aasce import DatasetError, LabelProblem, scan_split
+from scripts.data.aasce import DatasetError, LabelProblem, scan_split, split_paths
 from scripts.data.label_checks import check_labels
 
 
@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    label_dir = split_paths(args.dataset_root, args.split)[1]
     for record in records:
+        mat = label_dir / f"{record['name']}.mat"
+        if not mat.is_file():  # the reader falls back on landmarks.csv, whose values are rounded: say so
+            problems.append(LabelProblem(str(mat), "missing: its landmarks were read from landmarks.csv instead"))
         if not args.no_decode and (reason := decode_problem(record["image"])):
             problems.append(LabelProblem(record["name"], reason))
         problems.extend(

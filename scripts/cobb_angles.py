@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     try:
-        records = load_datalist(args.dataset_root, args.split)
+        records = load_datalist(args.dataset_root, args.split, require_angles=args.compare)  # only --compare reads it
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -74,6 +74,29 @@ def test_rule_reproduces_released_angles_within_001(aasce_root, tmp_path):
     assert np.abs(computed - released).max() < 0.01
 
 
+def test_a_missing_mat_file_is_a_finding_of_check_dataset(phantom_root, tmp_path):
+    root = Path(shutil.copytree(phantom_root, tmp_path / "copy"))
+    labels = root / "labels" / "training"
+    name = (labels / "filenames.csv").read_text().splitlines()[0]
+    (labels / f"{name}.mat").unlink()  # the reader falls back on landmarks.csv
+    result = _run("check_dataset.py", root, "--no-decode")
+    assert result.returncode == 1
+    assert f"{labels / name}.mat: missing: its landmarks were read from landmarks.csv instead" in result.stdout
+
+
+def test_cobb_angles_needs_angles_csv_only_to_compare(phantom_root, tmp_path):
+    root = Path(shutil.copytree(phantom_root, tmp_path / "copy"))
+    angles = root / "labels" / "training" / "angles.csv"
+    lines = angles.read_text().splitlines()
+    lines[1] = "nan,1,1"
+    angles.write_text("\n".join(lines) + "\n")
+    result = _run("cobb_angles.py", root, "--out", tmp_path / "rule.csv")
+    assert result.returncode == 0, result.stderr
+    assert len(list(csv.reader((tmp_path / "rule.csv").open()))) == 13  # every image, the one with the NaN row too
+    compared = _run("cobb_angles.py", root, "--out", tmp_path / "again.csv", "--compare")
+    assert compared.returncode == 2 and "angles.csv" in compared.stderr and "NaN" in compared.stderr
+
+
 def test_check_dataset_finds_the_known_training_problems(aasce_root):
     result = _run("check_dataset.py", aasce_root, "--no-decode")
     assert result.returncode == 1

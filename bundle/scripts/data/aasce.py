@@ -142,12 +142,16 @@ def _mat_landmarks(path: Path, problems: list[LabelProblem]) -> np.ndarray | Non
     return points
 
 
-def scan_split(root: str | Path, split: str = "training") -> tuple[list[dict], list[LabelProblem]]:
+def scan_split(
+    root: str | Path, split: str = "training", require_angles: bool = True
+) -> tuple[list[dict], list[LabelProblem]]:
     """Read a split, collecting every record that could be read and every problem met on the way.
 
     Args:
         root: the dataset root (the folder holding ``data/`` and ``labels/``).
         split: the split folder name (``training``, ``test``, or any other in the same layout).
+        require_angles: leave out a record whose ``angles.csv`` row is unusable; False keeps it with ``angles``
+            None (for tools that compute the angles themselves; the row's problem is still reported).
 
     Returns:
         The records (see :func:`load_datalist`) and the problems, each naming its file.
@@ -186,26 +190,28 @@ def scan_split(root: str | Path, split: str = "training") -> tuple[list[dict], l
         else:
             problems.append(LabelProblem(str(mat_path), "missing, and landmarks.csv gives no usable row for it"))
             points = None
-        if size is None or angles is None or points is None:
+        if size is None or points is None or (angles is None and require_angles):
             continue
         records.append(
             {
                 "image": str(image_path),
                 "name": name,
                 "landmarks": points.astype(np.float32),
-                "angles": angles.astype(np.float32),
+                "angles": None if angles is None else angles.astype(np.float32),
                 "size": [size[0], size[1]],
             }
         )
     return records, problems
 
 
-def load_datalist(root: str | Path, split: str = "training") -> list[dict]:
+def load_datalist(root: str | Path, split: str = "training", require_angles: bool = True) -> list[dict]:
     """A MONAI datalist of one split, refusing a split with any problem.
 
     Args:
         root: the dataset root (the folder holding ``data/`` and ``labels/``).
         split: the split folder name.
+        require_angles: False for a caller that does not read ``angles.csv`` (the Cobb rule computes them): its
+            problems are not refused, and a record without a usable row has ``angles`` None.
 
     Returns:
         One dict per image in ``filenames.csv`` order: ``image`` (path), ``name``, ``landmarks`` (68, 2) float32 pixels (x, y),
@@ -214,7 +220,10 @@ def load_datalist(root: str | Path, split: str = "training") -> list[dict]:
     Raises:
         DatasetError: naming every file with a problem (run ``scripts/check_dataset.py`` for the full label audit).
     """
-    records, problems = scan_split(root, split)
+    records, problems = scan_split(root, split, require_angles)
+    if not require_angles:  # what angles.csv holds does not matter to the caller
+        angle_file = str(split_paths(root, split)[1] / "angles.csv")
+        problems = [problem for problem in problems if problem.file != angle_file]
     if problems:
         listed = "\n  ".join(str(problem) for problem in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
