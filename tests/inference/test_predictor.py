@@ -39,6 +39,13 @@ def test_checkpoint_of_another_recipe_is_named(tmp_path):
         load_checkpoint(_network(), path)
 
 
+def test_truncated_checkpoint_is_named(tmp_path):
+    path = make_checkpoint(tmp_path, seed=1)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=rf"^{path} is damaged \(truncated: [^)]*\): train the stage [^.]*\.$"):
+        load_checkpoint(_network(), path)  # the damage alone: not the advice about network settings
+
+
 def test_checkpoint_loads_into_eval_mode(tmp_path):
     path = make_checkpoint(tmp_path, seed=1)
     network = load_checkpoint(_network(), path)

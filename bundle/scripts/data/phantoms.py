@@ -55,6 +55,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -73,7 +74,16 @@ try:
 except ImportError:  # pragma: no cover - Windows has no advisory file locks; concurrent writers are then not serialised
     fcntl = None
 
-__all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "PHANTOM_KINDS", "Phantom", "make_phantom", "make_phantoms"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "MANIFEST_NAME",
+    "PHANTOM_KINDS",
+    "Phantom",
+    "complete_splits",
+    "make_phantom",
+    "make_phantoms",
+    "phantom_record",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -534,6 +544,38 @@ def _is_complete(root: Path, split: str, num: int) -> bool:
     )
 
 
+def phantom_record(num: int, seed: int, size_scale: float) -> dict:
+    """What the manifest records for a split generated with these arguments (by this generator version)."""
+    return {"num": int(num), "seed": int(seed), "size_scale": float(size_scale), "version": GENERATOR_VERSION}
+
+
+def complete_splits(root: str | Path) -> dict[str, dict]:
+    """The splits under ``root`` that its manifest records and whose files are all there, with their records.
+
+    Args:
+        root: a folder :func:`make_phantoms` wrote (or any folder: then the answer is empty).
+
+    Returns:
+        ``{split: record}`` (see :func:`phantom_record`); empty when ``root`` holds no readable manifest.
+    """
+    root = Path(root).expanduser()
+    try:
+        manifest = _read_manifest(root) if root.is_dir() else None
+    except ValueError:
+        return {}
+    if manifest is None:
+        return {}
+    return {
+        split: record
+        for split, record in manifest["splits"].items()
+        if isinstance(record, dict)
+        and isinstance(split, str)
+        and _SPLIT_NAME.match(split)
+        and isinstance(record.get("num"), int)
+        and _is_complete(root, split, record["num"])
+    }
+
+
 def _has_content(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
@@ -614,7 +656,7 @@ def make_phantoms(
     if root.is_dir() and not (root / _LOCK_NAME).exists() and _read_manifest(root) is None:
         _refuse_if_occupied(root, split, None)  # a foreign folder: refuse before leaving even a lock file in it
     root.mkdir(parents=True, exist_ok=True)
-    record = {"num": int(num), "seed": int(seed), "size_scale": float(size_scale), "version": GENERATOR_VERSION}
+    record = phantom_record(num, seed, size_scale)
     with _locked(root):
         manifest = _read_manifest(root)
         if manifest is not None and manifest["splits"].get(split) == record and _is_complete(root, split, num):
@@ -644,6 +686,9 @@ def make_phantoms(
 
         manifest = manifest or {"generator": __name__, "splits": {}}
         manifest["splits"][split] = record
-        (root / MANIFEST_NAME).write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        # the manifest is what marks the split finished: written beside and renamed, so it is never half written
+        partial_manifest = root / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+        partial_manifest.write_bytes((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        os.replace(partial_manifest, root / MANIFEST_NAME)
     logger.info("wrote %d phantoms to %s (split %s, seed %d, size_scale %g)", num, root, split, seed, size_scale)
     return root

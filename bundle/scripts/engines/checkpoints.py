@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
+from scripts.engines.checkpoint_files import load_checkpoint_file
 from scripts.engines.distributed import on_main_process
 from scripts.flags import as_flag
 from scripts.networks.definition import write_settings
@@ -64,6 +64,8 @@ def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -
 
     Raises:
         FileNotFoundError: naming the missing file and the stage to run first.
+        scripts.engines.checkpoint_files.DamagedCheckpointError: a ValueError naming the file when it is truncated
+            or corrupted.
         ValueError: when the file does not hold weights of this network.
     """
     if not path:
@@ -74,7 +76,8 @@ def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -
             f"{stage or 'this stage'} starts from the previous stage's best model, {path}, which does not exist: "
             "train the previous stage first (bundle/configs/train.yaml runs the stages in order)."
         )
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    advice = "train the stage that writes it again, or restore an intact copy"
+    checkpoint = load_checkpoint_file(path, map_location="cpu", weights_only=True, advice=advice)
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
     try:
         network.load_state_dict(state)

@@ -15,7 +15,6 @@ import inspect
 import json
 import logging
 import re
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from copy import deepcopy
 from pathlib import Path
@@ -25,6 +24,7 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.bundle.reference_resolver import ReferenceResolver
 from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
 
+from scripts.engines.checkpoint_files import copy_atomically
 from scripts.engines.checkpoints import BEST_NAME, RUN_NAME, StageFinishedError, read_done
 from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
@@ -252,9 +252,11 @@ def run_stages(
         previous = stage_dir / BEST_NAME
     if is_main_process():
         if previous is not None:  # the model and the settings that built it, side by side
-            shutil.copyfile(previous, ckpt_dir / BEST_NAME)
-            shutil.copyfile(previous.parent / RECORD_NAME, ckpt_dir / RECORD_NAME)
-            shutil.copyfile(previous.parent / RUN_NAME, ckpt_dir / RUN_NAME)  # whose model it is
+            # each through a temporary file and a rename: a kill mid-copy leaves the old file, never a torn one.
+            # run.json (whose model it is) first: a kill after it never leaves a model.pt the next run would refuse
+            copy_atomically(previous.parent / RUN_NAME, ckpt_dir / RUN_NAME)
+            copy_atomically(previous, ckpt_dir / BEST_NAME)
+            copy_atomically(previous.parent / RECORD_NAME, ckpt_dir / RECORD_NAME)
         (ckpt_dir / "results.json").write_text(json.dumps(results, indent=2))
     logger.info("validation metrics of each stage's best epoch (also in %s):", ckpt_dir / "results.json")
     print(format_results(results), flush=True)  # the pipeline's answer for the person at the terminal

@@ -3,7 +3,7 @@
 
 The pieces, in the order a config uses them:
 
-- :func:`load_checkpoint` fills the network from ``model.pt`` and names the file when it is missing.
+- :func:`load_checkpoint` fills the network from ``model.pt`` and names the file when it is missing or damaged.
 - :class:`CheckImageSized` refuses images too small to hold a spine (a 1-pixel-wide picture loads, but means nothing).
 - The bundle's ``postprocessing``: :class:`SplitPredictiond` splits the network's one-tensor output ``(K + 4, h, w)``
   into the spine probability, the CAM and the three angles; MONAI's ``Invertd`` brings probability and CAM back to
@@ -25,6 +25,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from torch import nn
 
+from scripts.engines.checkpoint_files import DamagedCheckpointError
 from scripts.engines.checkpoints import load_weights
 from scripts.networks.definition import RECORD_NAME
 from scripts.networks.seg4reg import split_output
@@ -53,6 +54,8 @@ def load_checkpoint(network: nn.Module, path: str | Path) -> nn.Module:
 
     Raises:
         FileNotFoundError: naming the missing file.
+        scripts.engines.checkpoint_files.DamagedCheckpointError: a ValueError naming the file when it is truncated
+            or corrupted (e.g. a copy cut short).
         ValueError: naming the file when it holds weights of another network (e.g. another recipe).
     """
     path = Path(path).expanduser()
@@ -63,6 +66,8 @@ def load_checkpoint(network: nn.Module, path: str | Path) -> nn.Module:
         )
     try:
         load_weights(network, path, stage="inference")
+    except DamagedCheckpointError:
+        raise  # the file itself is broken: the advice about network settings below would mislead
     except ValueError as error:
         raise ValueError(
             f"{error} Training writes the settings of its network beside the weights ({RECORD_NAME}), and "

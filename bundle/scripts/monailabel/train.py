@@ -20,7 +20,6 @@ configs; send ``multi_gpu: false``.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import monai.bundle
 from monailabel.tasks.train.bundle import BundleConstants, BundleTrainTask
 
+from scripts.engines.checkpoint_files import copy_atomically
 from scripts.engines.checkpoints import BEST_NAME, read_done
 
 __all__ = ["STAGE_CONFIGS", "Seg4RegSegmentationTrainTask", "SegmentationStageConstants", "publish_best_model"]
@@ -62,7 +62,7 @@ def publish_best_model(stage_dir: str | Path, models_dir: str | Path) -> Path | 
         return None
     target = Path(models_dir) / BEST_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, target)
+    copy_atomically(best, target)  # MONAI Label may load it meanwhile: never a half-copied file
     logger.info("published %s as %s", best, target)
     return target
 
