@@ -47,6 +47,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[
         ckpt_file=str(ckpt),
         meta_file=str(META),
         config_file=[str(p) for p in configs],
+        ckpt_dir=str(ckpt.parent),  # network_def is built from the settings recorded beside this model
     )
     return {"configs": configs, "ckpt": ckpt, "model": model}
 

@@ -123,12 +123,13 @@ def test_seg4reg_infer_task_gives_the_mask_and_the_angles(monailabel, bundle, pa
 
     # the same angles as the bundle's own preprocessing and the eager network with the same weights
     configs = [bundle / "configs" / "inference.yaml", bundle / "configs" / "tiny.yaml"]
-    network = build_network(configs).eval()
+    network = build_network(configs, bundle / "models").eval()
     network.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config([str(p) for p in configs])
+    parser["ckpt_dir"] = str(bundle / "models")  # the settings recorded beside this bundle's model
     x = parser.get_parsed_content("preprocessing")({"image": image})["image"]
     with torch.no_grad():
         expected = split_output(network(torch.as_tensor(x)[None].float()))["angles"][0]

@@ -18,6 +18,7 @@ from tiny_bundle import CONFIGS, inference_workflow
 
 import scripts.data.loading
 import scripts.inference.predictor
+import scripts.inference.writers
 from scripts.inference.runner import FolderEvaluator, InferenceError, list_images
 from scripts.inference.writers import SUMMARY_COLUMNS, ImageResultWriter
 
@@ -196,3 +197,113 @@ def test_files_sharing_a_stem_keep_their_whole_name(tmp_path):
         (tmp_path / name).write_bytes(b"")
     records = list_images(tmp_path)
     assert [(r["name"], r["stem"]) for r in records] == [("a.JPG", "a.JPG"), ("a.png", "a.png"), ("b.dcm", "b")]
+
+
+def _gray(path: Path, size: tuple[int, int] = (64, 32), value: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(value).integers(0, 256, size, dtype=np.uint8)).save(path)
+
+
+OUTPUT_SUFFIXES = (".json", "_mask.png", "_cam.png", "_overlay.png")
+
+
+def test_images_in_subfolders_get_their_own_outputs_mirroring_the_folders(tiny_inference, tmp_path):
+    images = tmp_path / "images"
+    names = ["a.png", "left/a.png", "right/deep/a.png"]
+    for index, name in enumerate(names):
+        _gray(images / name, value=index)
+    _gray(images / ".hidden" / "a.png")  # hidden folders are not walked
+    _run(_workflow(tiny_inference, images, tmp_path / "out"))
+    out = tmp_path / "out"
+    for name in names:
+        stem = name.removesuffix(".png")
+        assert all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)
+        assert json.loads((out / f"{stem}.json").read_text())["name"] == name
+    assert not (out / ".hidden").exists()
+    rows = _summary(out / "summary.csv")
+    assert [row["name"] for row in rows] == names and {row["status"] for row in rows} == {"ok"}
+    assert rows[2]["file"] == str(images / "right" / "deep" / "a.png")
+
+
+def test_list_images_walks_sorted_subfolders_and_names_what_it_skips(tmp_path, caplog):
+    for name in ("b.png", "a/z.png", "a/a.jpg", "a/a.png", "c/notes.txt", ".git/x.png", "a/.x.png", "out/a_mask.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="scripts.inference.runner"):
+        records = list_images(tmp_path, exclude=tmp_path / "out")
+    assert [(r["name"], r["stem"]) for r in records] == [
+        ("a/a.jpg", "a/a.jpg"),
+        ("a/a.png", "a/a.png"),
+        ("a/z.png", "a/z"),
+        ("b.png", "b"),
+    ]
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("skipped 1 file(s) that are not images" in line and "c/notes.txt" in line for line in lines)
+    assert any("skipped 1 subfolder(s)" in line and line.endswith(": out") for line in lines)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="scripts.inference.runner"):
+        flat = list_images(tmp_path, recursive="false")
+    assert [r["name"] for r in flat] == ["b.png"]
+    skipped = [r.getMessage() for r in caplog.records if "subfolder" in r.getMessage()]
+    assert len(skipped) == 1 and "skipped 3 subfolder(s) (recursive is false): a, c, out" in skipped[0]
+    with pytest.raises(ValueError, match="recursive must be true or false"):
+        list_images(tmp_path, recursive="yes please")
+
+
+def test_resume_skips_complete_images_and_redoes_a_half_written_one(tiny_inference, tmp_path, monkeypatch):
+    images, out = tmp_path / "images", tmp_path / "out"
+    for index, name in enumerate(("a.png", "b.png", "sub/c.png")):
+        _gray(images / name, size=(70, 40) if name == "b.png" else (64, 32), value=index)
+    render = scripts.inference.writers.render_overlay
+    killed = True
+
+    def killed_on_b(image, **kwargs):  # as a kill after b's mask and cam would leave it (the run goes on here)
+        if killed and image.shape == (70, 40):
+            raise OSError("killed")
+        return render(image, **kwargs)
+
+    monkeypatch.setattr(scripts.inference.writers, "render_overlay", killed_on_b)
+    with pytest.raises(InferenceError, match="1 of 3 image"):
+        _run(_workflow(tiny_inference, images, out))
+    assert (out / "b_cam.png").is_file() and not (out / "b.json").exists()  # the JSON is written last
+    killed = False
+    (out / "sub" / "c_cam.png").unlink()  # half-written the other way: JSON present, a png missing
+    complete = {path: path.stat().st_mtime_ns for path in out.glob("a*")}
+    decoded = []
+    read = scripts.data.loading.read_grayscale
+    monkeypatch.setattr(scripts.data.loading, "read_grayscale", lambda path: decoded.append(path) or read(path))
+    _run(_workflow(tiny_inference, images, out, resume="true"))
+    assert sorted(Path(path).name for path in decoded) == ["b.png", "c.png"]  # a.png is neither read nor predicted
+    assert {path: path.stat().st_mtime_ns for path in out.glob("a*")} == complete and len(complete) == 4
+    for stem in ("a", "b", "sub/c"):
+        assert all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)
+    rows = _summary(out / "summary.csv")
+    assert [row["name"] for row in rows] == ["a.png", "b.png", "sub/c.png"] and {r["status"] for r in rows} == {"ok"}
+    record = json.loads((out / "a.json").read_text())
+    assert float(rows[0]["angle1"]) == pytest.approx(record["angles_deg"]["angle1"], abs=1e-3)
+    assert rows[0]["file"] == str(images / "a.png") and rows[0]["height"] == "64"
+
+
+def test_resume_and_overwrite_together_are_refused_before_anything_is_written(tiny_inference, tmp_path):
+    _gray(tmp_path / "images" / "a.png")
+    with pytest.raises(ValueError, match=r"^--resume true keeps .* --overwrite true replaces them: pass one"):
+        _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out", resume=True, overwrite="true"))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="resume must be true or false"):
+        _run(_workflow(tiny_inference, tmp_path / "images", tmp_path / "out", resume="maybe"))
+
+
+def test_rewriting_an_image_removes_its_old_json_before_the_pngs(tiny_inference, tmp_path, monkeypatch):
+    _gray(tmp_path / "images" / "a.png")
+    out = tmp_path / "out"
+    _run(_workflow(tiny_inference, tmp_path / "images", out))
+    assert (out / "a.json").is_file()
+
+    def killed(*args, **kwargs):
+        raise OSError("killed")
+
+    monkeypatch.setattr(scripts.inference.writers, "render_overlay", killed)
+    with pytest.raises(InferenceError):
+        _run(_workflow(tiny_inference, tmp_path / "images", out, overwrite="true"))
+    assert (out / "a_mask.png").is_file() and not (out / "a.json").exists()  # reads as incomplete: --resume redoes it
+    assert not list(out.glob(".*"))  # no temporary file left behind

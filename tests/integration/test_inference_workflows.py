@@ -52,7 +52,7 @@ def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(ti
     for name, reason in reasons.items():
         lines = [line for line in result.stdout.splitlines() if f"FAILED {tmp_path / 'images' / name}:" in line]
         assert len(lines) == 1 and reason in lines[0]
-    assert "InferenceError: 3 of 8 image(s) failed" in result.log
+    assert "ERROR: 3 of 8 image(s) failed" in result.log  # one line (scripts.errors), not a traceback
     assert "inference: [8/8] 100%" in result.stderr  # Ignite's progress bar
     for name in sizes:
         stem = Path(name).stem
@@ -72,6 +72,29 @@ def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(ti
     )
     assert replaced.returncode == 0, replaced.log[-3000:]
     assert len((out / "summary.csv").read_text().splitlines()) == 1 + len(sizes)
+
+
+def test_resume_continues_a_killed_folder_run(tiny_inference, tmp_path):
+    sizes = write_good_images(tmp_path / "images")
+    (tmp_path / "images" / "sub").mkdir()
+    (tmp_path / "images" / "gray16.png").rename(tmp_path / "images" / "sub" / "gray16.png")
+    out, ckpt = tmp_path / "out", ["--ckpt_dir", str(tiny_inference["ckpt_dir"])]
+    first = _infer(tiny_inference, tmp_path / "images", out, *ckpt)
+    assert first.returncode == 0, first.log[-3000:]
+    # what a kill while writing sub/gray16 and before summary.csv leaves: its JSON (written last) absent
+    (out / "sub" / "gray16.json").unlink()
+    (out / "sub" / "gray16_overlay.png").unlink()
+    (out / "summary.csv").unlink()
+    kept = {path: path.stat().st_mtime_ns for path in out.glob("*") if path.is_file()}
+    both = _infer(tiny_inference, tmp_path / "images", out, *ckpt, "--resume", "true", "--overwrite", "true")
+    assert both.returncode == 1 and "pass one of them, not both" in both.log and "Traceback" not in both.log
+    resumed = _infer(tiny_inference, tmp_path / "images", out, *ckpt, "--resume", "true")
+    assert resumed.returncode == 0, resumed.log[-3000:]
+    assert f"resume: {len(sizes) - 1} of {len(sizes)} image(s) already have their four files" in resumed.log
+    assert {path: path.stat().st_mtime_ns for path in kept} == kept  # the complete images were not written again
+    assert all((out / f"sub/gray16{suffix}").is_file() for suffix in (".json", "_mask.png", "_cam.png", "_overlay.png"))
+    names = [line.split(",")[0] for line in (out / "summary.csv").read_text().splitlines()[1:]]
+    assert names == ["colour.png", "exact.png", "gray8.jpg", "mono1.dcm", "sub/gray16.png"]  # the walk order
 
 
 def test_a_missing_checkpoint_stops_before_any_image(tiny_inference, tmp_path):

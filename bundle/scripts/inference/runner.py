@@ -2,7 +2,7 @@
 """Inference on a folder of radiographs: every file tried, every failure named, nothing overwritten by surprise.
 
 ``configs/inference.yaml`` runs a MONAI evaluator, :class:`FolderEvaluator`, over its ``dataset`` of the folder's
-images (:func:`list_images`, read by :class:`FolderDataset`), with its ``handlers``:
+images (:func:`list_images`, subfolders included, read by :class:`FolderDataset`), with its ``handlers``:
 
 - :class:`ImageResultSaver` writes each image's ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png``
   (through :class:`scripts.inference.writers.ImageResultWriter`) as its iteration completes;
@@ -12,7 +12,8 @@ images (:func:`list_images`, read by :class:`FolderDataset`), with its ``handler
 What a run does (:meth:`FolderEvaluator.run`):
 
 1. it refuses an empty or missing folder and a missing checkpoint, and the savers refuse to start when any output they
-   would write already exists (unless ``overwrite``), all before anything is written;
+   would write already exists (unless ``overwrite``, or ``resume``: then an image whose four files all exist is not
+   predicted again, its ``summary.csv`` row is rebuilt from its ``<stem>.json``), all before anything is written;
 2. a file that fails (truncated, not an image, too small, ...) becomes a failure record instead of stopping the run:
    :class:`FolderDataset` catches its loading error, the evaluator catches a failure of the network or the
    postprocessing, the saver one of the writing; the saver gives each failed file one log line naming it and why;
@@ -22,6 +23,7 @@ What a run does (:meth:`FolderEvaluator.run`):
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +44,7 @@ from scripts.inference.engine import InferenceEvaluator
 from scripts.inference.writers import SUMMARY_NAME, ImageResultWriter, output_paths, write_summary
 
 __all__ = [
+    "DONE_KEY",
     "ERROR_KEY",
     "IMAGE_SUFFIXES",
     "FolderDataset",
@@ -49,9 +52,11 @@ __all__ = [
     "ImageResultSaver",
     "InferenceError",
     "SummarySaver",
+    "complete_stems",
     "failure_reason",
     "list_images",
     "refuse_existing",
+    "resume_mode",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,42 +69,80 @@ class InferenceError(RuntimeError):
     """Some images of the folder could not be processed; the message lists each file and why."""
 
 
-def list_images(folder: str | Path | None) -> list[dict[str, str]]:
-    """The image files of a folder (not its subfolders), sorted by name, as records for the bundle's ``dataset``.
+def _walk(root: Path, recursive: bool, exclude: Path | None) -> tuple[list[Path], list[str], list[str]]:
+    """Image files under ``root`` (sorted, depth first), other files and skipped subfolders (relative names)."""
+    images: list[Path] = []
+    others: list[str] = []
+    subfolders: list[str] = []
+    seen: set[Path] = set()
 
-    Files with other suffixes (notes, csv, hidden files) are skipped with a log line. Two files with one stem
-    (``a.jpg`` and ``a.png``) would write the same outputs: such files keep their whole name as the output stem.
+    def visit(folder: Path) -> None:
+        seen.add(folder.resolve())
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):  # hidden files and folders (.git, .DS_Store, a writer's temporary file)
+                continue
+            if path.is_dir():
+                real = path.resolve()
+                if not recursive or real in seen or real == exclude:
+                    subfolders.append(path.relative_to(root).as_posix())
+                else:
+                    visit(path)
+                continue
+            suffix = path.suffix.lower()
+            if path.is_file() and (suffix in IMAGE_SUFFIXES or (not suffix and is_dicom(path))):
+                images.append(path)
+            elif path.is_file():
+                others.append(path.relative_to(root).as_posix())
+
+    visit(root)
+    return images, others, subfolders
+
+
+def list_images(
+    folder: str | Path | None, recursive: bool | str = True, exclude: str | Path | None = None
+) -> list[dict[str, str]]:
+    """The image files of a folder and, when ``recursive``, of its subfolders, as records for the bundle's ``dataset``.
+
+    Files are sorted by name within each folder, a folder's subfolders walked where they fall in that order; hidden
+    files and folders (a name starting with ``.``) are skipped silently, files with other suffixes (notes, csv) with
+    one log line. ``name`` is the path relative to ``folder`` (``a.png``, ``left/a.png``) and ``stem`` the output
+    stem, that path without its suffix (``left/a``): the outputs mirror the subfolders under ``output_dir``, so two
+    ``a.png`` in different subfolders never collide. Two files of one folder with one stem (``a.jpg`` and ``a.png``)
+    would write the same outputs: such files keep their whole name in the stem (``left/a.jpg``).
 
     Args:
         folder: the folder, or empty / None (then no records: the workflow asks for ``--dataset_dir`` when it runs).
+        recursive: walk the subfolders (strict flag); when false, the skipped subfolders are named in one log line.
+        exclude: a folder never walked (the run's ``output_dir`` when it lies inside ``folder``: its pngs are outputs,
+            not radiographs); it is named with the skipped subfolders.
 
     Returns:
-        ``[{"image": path, "name": file name, "stem": output stem}, ...]``.
+        ``[{"image": path, "name": relative path, "stem": output stem}, ...]``.
 
     Raises:
         FileNotFoundError: when ``folder`` is given but is not a folder.
+        ValueError: on a ``recursive`` that is not true/false.
     """
+    recursive = as_flag(recursive, "recursive")
     if not folder:
         return []
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"dataset_dir {root} does not exist or is not a folder.")
-    images, skipped = [], []
-    for path in sorted(root.iterdir()):
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES or (not suffix and is_dicom(path)):
-            images.append(path)
-        else:
-            skipped.append(path.name)
-    if skipped:
-        logger.info("%s: skipped %d file(s) that are not images by suffix: %s", root, len(skipped), ", ".join(skipped))
-    stems = Counter(path.stem for path in images)
-    return [
-        {"image": str(path), "name": path.name, "stem": path.stem if stems[path.stem] == 1 else path.name}
-        for path in images
-    ]
+    excluded = Path(exclude).expanduser().resolve() if exclude else None
+    images, others, subfolders = _walk(root, recursive, excluded)
+    if others:
+        logger.info("%s: skipped %d file(s) that are not images by suffix: %s", root, len(others), ", ".join(others))
+    if subfolders:
+        why = "recursive is false" if not recursive else "the output folder, or a link to a folder already walked"
+        logger.info("%s: skipped %d subfolder(s) (%s): %s", root, len(subfolders), why, ", ".join(subfolders))
+    stems = Counter((path.parent, path.stem) for path in images)
+    records = []
+    for path in images:
+        relative = path.relative_to(root)
+        stem = relative.with_suffix("") if stems[(path.parent, path.stem)] == 1 else relative
+        records.append({"image": str(path), "name": relative.as_posix(), "stem": stem.as_posix()})
+    return records
 
 
 def failure_reason(error: BaseException) -> str:
@@ -110,6 +153,29 @@ def failure_reason(error: BaseException) -> str:
             return f"{type(current).__name__}: {current}" if not isinstance(current, ValueError) else str(current)
         current = current.__cause__ or current.__context__
     return str(error)
+
+
+def resume_mode(overwrite: bool | str, resume: bool | str) -> tuple[bool, bool]:
+    """``(overwrite, resume)`` read as strict flags; both on is refused (one keeps the outputs, the other replaces them).
+
+    Raises:
+        ValueError: on a flag that is not true/false, or on both flags true.
+    """
+    overwrite, resume = as_flag(overwrite, "overwrite"), as_flag(resume, "resume")
+    if overwrite and resume:
+        raise ValueError(
+            "--resume true keeps the complete outputs and --overwrite true replaces them: pass one of them, not both."
+        )
+    return overwrite, resume
+
+
+def complete_stems(output_dir: str | Path, stems: Sequence[str]) -> set[str]:
+    """The stems whose four output files (:func:`~scripts.inference.writers.output_paths`) all exist.
+
+    The writer writes ``<stem>.json`` last and atomically, after removing an older one, so a complete set is never a
+    torn one: an image killed while being written lacks its JSON and is done again.
+    """
+    return {stem for stem in stems if all(path.is_file() for path in output_paths(output_dir, stem).values())}
 
 
 def refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
@@ -132,6 +198,8 @@ def refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
 
 ERROR_KEY = "error"
 """The key of a failure record: why the file failed (a record with it skips the network and the writing)."""
+DONE_KEY = "done"
+"""The key of a resumed record: its outputs are complete (a record with it skips the loading, network and writing)."""
 _ROW_KEY = "summary_row"  # where ImageResultSaver leaves each image's summary.csv row for SummarySaver
 
 
@@ -148,7 +216,9 @@ class FolderDataset(Dataset):
 
     A record whose ``transform`` (the bundle's ``preprocessing``) raises is returned as ``{"name", "image" (its path),
     "stem", "error"}``, ``error`` being :func:`failure_reason` of the exception, so that one bad file neither stops the
-    data loader nor the others (the evaluator skips the network for it, :class:`ImageResultSaver` names it).
+    data loader nor the others (the evaluator skips the network for it, :class:`ImageResultSaver` names it). A record
+    whose ``stem`` is in :attr:`done` (set by :class:`ImageResultSaver` when resuming, before the data loader starts)
+    is returned untransformed as ``{"name", "image", "stem", "done": True}``: the file is not even read.
 
     Args:
         data: the records of :func:`list_images`.
@@ -157,12 +227,15 @@ class FolderDataset(Dataset):
 
     def __init__(self, data: Sequence[Mapping[str, Any]], transform: Callable | None = None) -> None:
         super().__init__(data=data, transform=transform)
+        self.done: set[str] = set()
 
     def _transform(self, index: int) -> Any:
+        record = self.data[index]
+        if record["stem"] in self.done:
+            return {"name": record["name"], "image": record["image"], "stem": record["stem"], DONE_KEY: True}
         try:
             return super()._transform(index)
         except Exception as error:  # one bad file must not stop the folder: hand on why, the saver reports it
-            record = self.data[index]
             logger.debug("details of the failure on %s", record["image"], exc_info=error)
             return {
                 "name": record["name"],
@@ -177,7 +250,7 @@ class FolderEvaluator(InferenceEvaluator):
 
     The iteration is :class:`~scripts.inference.engine.InferenceEvaluator`'s (network through the inferer, then MONAI's
     decollation and the ``postprocessing`` per image), except for failures: a failure record of
-    :class:`FolderDataset` skips the network, and an error of the network or the postprocessing turns the batch's
+    :class:`FolderDataset` skips the network (so does a resumed record, whose output is ``{"done": True}``), and an error of the network or the postprocessing turns the batch's
     images into failure records; either way ``engine.state.batch`` and ``engine.state.output`` hold one record per
     image, the output ``{"error": reason}``, for the handlers.
 
@@ -252,6 +325,8 @@ class FolderEvaluator(InferenceEvaluator):
     def _iteration(self, engine: SupervisedEvaluator, batchdata: dict[str, Any]) -> Any:
         if batchdata is None:
             raise ValueError("the evaluator needs a batch for each iteration.")
+        if DONE_KEY in batchdata:  # resumed: the outputs are complete, ImageResultSaver reads the row from the JSON
+            return self._records(engine, batchdata, [{DONE_KEY: True} for _ in batchdata["name"]])
         if ERROR_KEY in batchdata:  # FolderDataset could not read the file: nothing to predict
             return self._failed(engine, batchdata, list(batchdata[ERROR_KEY]))
         try:
@@ -260,13 +335,18 @@ class FolderEvaluator(InferenceEvaluator):
             logger.debug("details of the failure on %s", _files(batchdata["image"], 1), exc_info=error)
             return self._failed(engine, batchdata, [failure_reason(error)] * len(batchdata["name"]))
 
-    @staticmethod
-    def _failed(engine: SupervisedEvaluator, batchdata: Mapping[str, Any], reasons: list[str]) -> list[dict]:
+    @classmethod
+    def _failed(cls, engine: SupervisedEvaluator, batchdata: Mapping[str, Any], reasons: list[str]) -> list[dict]:
         """Set the engine's batch and output to the failure records of the batch's images."""
+        return cls._records(engine, batchdata, [{ERROR_KEY: reason} for reason in reasons])
+
+    @staticmethod
+    def _records(engine: SupervisedEvaluator, batchdata: Mapping[str, Any], outputs: list[dict]) -> list[dict]:
+        """Set the engine's batch to the plain records of the batch's images and its output to ``outputs``."""
         names, stems = list(batchdata["name"]), list(batchdata["stem"])
         files = _files(batchdata["image"], len(names))
         engine.state.batch = [{"name": n, "image": f, "stem": s} for n, f, s in zip(names, files, stems, strict=True)]
-        engine.state.output = [{ERROR_KEY: reason} for reason in reasons]
+        engine.state.output = outputs
         return engine.state.output
 
 
@@ -274,7 +354,10 @@ class ImageResultSaver:
     """Ignite handler: each image's four files as its iteration completes, or one log line naming a failed file.
 
     When the run starts it refuses, before anything is written, to replace any file it would write (the four files of
-    every record of the evaluator's dataset) unless ``overwrite``, then creates ``output_dir``. At each iteration it
+    every record of the evaluator's dataset) unless ``overwrite``, then creates ``output_dir``. With ``resume`` it
+    refuses nothing: the images whose four files all exist (:func:`complete_stems`) are handed to the dataset as done
+    (:attr:`FolderDataset.done`: neither read nor predicted, their files untouched, their ``summary.csv`` row rebuilt
+    from their ``<stem>.json``), the others are processed, their partial files replaced. At each iteration it
     merges each image's batch and output records (the postprocessed prediction) and hands them to ``writer``; a
     failure record of :class:`FolderEvaluator`, or an error while writing, gets a log line ``FAILED <file>: <reason>``.
     Either way it leaves the image's ``summary.csv`` row in its output record for :class:`SummarySaver`.
@@ -284,24 +367,52 @@ class ImageResultSaver:
             checkpoint and thresholds of the run).
         output_dir: where the files go (created).
         overwrite: replace existing outputs instead of refusing (strict flag: true/false).
+        resume: keep the complete images' outputs and process the others (strict flag; not with ``overwrite``).
 
     Raises:
-        ValueError: on a flag that is not true/false.
+        ValueError: on a flag that is not true/false, or on ``overwrite`` and ``resume`` both true.
     """
 
-    def __init__(self, writer: ImageResultWriter, output_dir: str | Path, overwrite: bool | str = False) -> None:
+    def __init__(
+        self,
+        writer: ImageResultWriter,
+        output_dir: str | Path,
+        overwrite: bool | str = False,
+        resume: bool | str = False,
+    ) -> None:
         self.writer = writer
         self.output_dir = Path(output_dir).expanduser()
-        self.overwrite = as_flag(overwrite, "overwrite")
+        self.overwrite, self.resume = resume_mode(overwrite, resume)
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._start)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._save)
 
     def _start(self, engine: Engine) -> None:
-        records = getattr(engine.data_loader.dataset, "data", [])
-        refuse_existing([p for r in records for p in output_paths(self.output_dir, r["stem"]).values()], self.overwrite)
+        dataset = engine.data_loader.dataset
+        records = getattr(dataset, "data", [])
+        if self.resume:
+            done = complete_stems(self.output_dir, [r["stem"] for r in records])
+            if not hasattr(dataset, "done"):
+                raise TypeError(f"resume needs the config's dataset to be a FolderDataset, not {type(dataset)}.")
+            dataset.done = done
+            logger.info(
+                "resume: %d of %d image(s) already have their four files in %s; processing the other %d",
+                len(done), len(records), self.output_dir, len(records) - len(done),
+            )  # fmt: skip
+        else:
+            paths = [p for r in records for p in output_paths(self.output_dir, r["stem"]).values()]
+            refuse_existing(paths, self.overwrite)
         self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def _resumed_row(self, item: Mapping[str, Any], file: str) -> dict[str, Any]:
+        """The ``summary.csv`` row of a complete image, from its ``<stem>.json`` (named and file as listed now)."""
+        path = output_paths(self.output_dir, item["stem"])["json"]
+        try:
+            record = json.loads(path.read_text())
+            return {**self.writer.summary_row(record), "name": item["name"], "file": file}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"its output {path} cannot be read ({error}); rerun with --overwrite true") from error
 
     def _save(self, engine: Engine) -> None:
         for item, output in zip(engine.state.batch, engine.state.output, strict=True):
@@ -309,7 +420,10 @@ class ImageResultSaver:
             reason = output.get(ERROR_KEY)
             if reason is None:
                 try:
-                    output[_ROW_KEY] = self.writer.summary_row(self.writer({**item, **output}, self.output_dir))
+                    if output.get(DONE_KEY):
+                        output[_ROW_KEY] = self._resumed_row(item, file)
+                    else:
+                        output[_ROW_KEY] = self.writer.summary_row(self.writer({**item, **output}, self.output_dir))
                     continue
                 except Exception as error:  # one file that cannot be written must not stop the folder
                     reason = failure_reason(error)
@@ -322,21 +436,24 @@ class SummarySaver:
     """Ignite handler: ``summary.csv``, one row per image file of the folder, failed files included.
 
     Attach it after :class:`ImageResultSaver` (it reads the rows that handler leaves in the output records). When the
-    run starts it refuses an existing ``summary.csv`` unless ``overwrite``; when the run completes it writes the file,
+    run starts it refuses an existing ``summary.csv`` unless ``overwrite`` or ``resume`` (the file is rewritten whole,
+    the resumed images' rows included); when the run completes it writes the file,
     logs how many images were processed, and leaves ``{"output_dir", "processed": [names], "failed": {name: reason}}``
     in ``engine.state.summary`` (:meth:`FolderEvaluator.run` returns it, or raises when files failed).
 
     Args:
         output_dir: where ``summary.csv`` goes (created).
         overwrite: replace an existing ``summary.csv`` instead of refusing (strict flag).
+        resume: replace it too, the run being the continuation of the one that wrote it (strict flag; not with
+            ``overwrite``).
 
     Raises:
-        ValueError: on a flag that is not true/false.
+        ValueError: on a flag that is not true/false, or on ``overwrite`` and ``resume`` both true.
     """
 
-    def __init__(self, output_dir: str | Path, overwrite: bool | str = False) -> None:
+    def __init__(self, output_dir: str | Path, overwrite: bool | str = False, resume: bool | str = False) -> None:
         self.output_dir = Path(output_dir).expanduser()
-        self.overwrite = as_flag(overwrite, "overwrite")
+        self.overwrite, self.resume = resume_mode(overwrite, resume)
         self.rows: list[Mapping[str, Any]] = []
 
     @property
@@ -350,7 +467,7 @@ class SummarySaver:
         engine.add_event_handler(Events.COMPLETED, self._write)
 
     def _start(self, _engine: Engine) -> None:
-        refuse_existing([self.path], self.overwrite)
+        refuse_existing([self.path], self.overwrite or self.resume)
         self.rows = []
 
     def _collect(self, engine: Engine) -> None:

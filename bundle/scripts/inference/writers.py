@@ -11,6 +11,12 @@ For an image ``<stem>`` under ``output_dir``:
 - ``<stem>_overlay.png``: the radiograph with the mask and CAM blended and the angles written on it
   (:func:`scripts.visualize.overlay.render_overlay`).
 
+``<stem>`` may hold subfolders (``left/a`` for ``<dataset_dir>/left/a.png``): the outputs mirror the folder tree.
+
+The JSON is written last, atomically (a temporary file renamed over it), and an older ``<stem>.json`` is removed before
+the pngs are written: "``<stem>.json`` exists" means the image's four files are complete, which ``--resume`` relies on
+(a run killed while writing an image leaves no JSON for it, so the image is done again).
+
 ``summary.csv`` has one row per image file of the folder, failed files included (``status`` ``failed`` and the reason).
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,7 +65,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 
 
 def output_paths(output_dir: str | Path, stem: str) -> dict[str, Path]:
-    """The four files written for the image ``stem``, keyed ``json``, ``mask``, ``cam``, ``overlay``."""
+    """The four files written for the image ``stem``, keyed ``json``, ``mask``, ``cam``, ``overlay``.
+
+    ``stem`` is relative to ``output_dir`` and may name subfolders (``left/a`` -> ``output_dir/left/a.json``).
+    """
     folder = Path(output_dir)
     return {kind: folder / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
 
@@ -186,11 +196,13 @@ class ImageResultWriter:
         image = image.reshape(image.shape[-2:])  # (1, H, W) -> (H, W): one grayscale channel
         mask, cam = np.asarray(prediction["mask"]), np.asarray(prediction["cam"])
         angles = [record["angles_deg"][name] for name in ANGLE_NAMES]
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        paths["json"].unlink(missing_ok=True)  # from here until the new JSON lands, the image reads as incomplete
         Image.fromarray((mask > 0).astype(np.uint8) * 255).save(paths["mask"])
         Image.fromarray(np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)).save(paths["cam"])
         Image.fromarray(render_overlay(image, mask=mask, cam=cam, angles=angles)).save(paths["overlay"])
         outputs = {kind: path.name for kind, path in paths.items() if kind != "json"}
-        paths["json"].write_text(json.dumps({**record, "outputs": outputs}, indent=2) + "\n")
+        _write_atomically(paths["json"], json.dumps({**record, "outputs": outputs}, indent=2) + "\n")  # last
         return record
 
     def summary_row(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,6 +221,13 @@ class ImageResultWriter:
             "pixel_spacing_col_mm": spacing[1],
             "error": "",
         }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a hidden temporary file beside ``path``, then rename it over ``path`` (never a torn file)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def write_summary(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
