@@ -21,7 +21,10 @@ def test_verify_net_in_out() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "bundle"), "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, "-m", "monai.bundle", "verify_net_in_out", "network_def"]
     command += ["--meta_file", str(META), "--config_file", str(CONFIG)]
-    command += ["--ckpt_dir", str(ROOT / "no_model_here")]  # no record: the paper's network, whatever bundle/models holds
+    command += [
+        "--ckpt_dir",
+        str(ROOT / "no_model_here"),
+    ]  # no record: the paper's network, whatever bundle/models holds
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "data shape of network is verified with no error" in result.stdout + result.stderr
