@@ -160,6 +160,10 @@ def test_stage_a_trains_through_bundle_train_task(monailabel, bundle, pairs):
     after = torch.load(bundle / "models" / "model.pt", weights_only=True)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("segmenter.") for k in changed)  # stage (a) trains N_S, keeps N_R
+    # the published model travels with the settings of the network that trained it, which inference builds from
+    published = json.loads((bundle / "models" / "network.json").read_text())
+    assert published == json.loads((bundle / "models" / "stage_a" / "network.json").read_text())
+    assert (published["segmenter_depth"], published["spatial_size"]) == (18, [64, 32])
 
     with pytest.raises(ValueError, match="val_split must be > 0"):
         task({**request, "val_split": 0.0}, ListDatastore(pairs))

@@ -95,8 +95,9 @@ class Seg4RegInferTask(BundleInferTask):
     Args:
         path: the bundle folder (``configs/inference.yaml``, ``configs/metadata.json``, ``models/model.pt``).
         conf: the MONAI Label app's configuration.
-        overlays: recipe overlays read after ``inference.yaml``, as file names under ``configs/`` or paths
-            (``["cpu.yaml"]`` for a model trained with the CPU recipe): the network must match ``models/model.pt``.
+        overlays: overlays read after ``inference.yaml``, as file names under ``configs/`` or paths; none is needed
+            for the network, which is built from ``models/network.json``, the settings training wrote beside
+            ``models/model.pt``.
         kwargs: passed to ``BundleInferTask`` (``type``, ``pre_filter``, ...).
 
     Raises:

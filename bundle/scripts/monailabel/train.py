@@ -29,6 +29,7 @@ from monailabel.tasks.train.bundle import BundleConstants, BundleTrainTask
 
 from scripts.engines.checkpoint_files import copy_atomically
 from scripts.engines.checkpoints import BEST_NAME, read_done
+from scripts.networks.definition import RECORD_NAME
 
 __all__ = ["STAGE_CONFIGS", "Seg4RegSegmentationTrainTask", "SegmentationStageConstants", "publish_best_model"]
 
@@ -46,7 +47,7 @@ class SegmentationStageConstants(BundleConstants):
 
 
 def publish_best_model(stage_dir: str | Path, models_dir: str | Path) -> Path | None:
-    """Copy a finished stage's best model to ``<models_dir>/model.pt``.
+    """Copy a finished stage's best model to ``<models_dir>/model.pt``, with the ``network.json`` that describes it.
 
     Args:
         stage_dir: the stage folder (``<ckpt_dir>/stage_a``).
@@ -57,11 +58,13 @@ def publish_best_model(stage_dir: str | Path, models_dir: str | Path) -> Path | 
         is replaced.
     """
     best = Path(stage_dir) / BEST_NAME
-    if read_done(stage_dir) is None or not best.is_file():
+    if read_done(stage_dir) is None or not best.is_file() or not (Path(stage_dir) / RECORD_NAME).is_file():
         logger.warning("%s holds no finished stage: %s/%s is left as it was", stage_dir, models_dir, BEST_NAME)
         return None
     target = Path(models_dir) / BEST_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
+    # the settings first: inference builds its network from them, so the model must never arrive without them
+    copy_atomically(Path(stage_dir) / RECORD_NAME, Path(models_dir) / RECORD_NAME)
     copy_atomically(best, target)  # MONAI Label may load it meanwhile: never a half-copied file
     logger.info("published %s as %s", best, target)
     return target
@@ -74,8 +77,8 @@ class Seg4RegSegmentationTrainTask(BundleTrainTask):
         path: the bundle folder (holding ``configs/`` and ``models/``).
         conf: the MONAI Label app's configuration.
         overlays: recipe overlays read after the stage configs, as file names under ``configs/`` or paths
-            (``["cpu.yaml"]`` for a model trained with the CPU recipe): the network must match ``models/model.pt``.
-        publish: copy the best model to ``models/model.pt`` when the stage finishes.
+            (``["cpu.yaml"]`` to train with the CPU recipe).
+        publish: copy the best model to ``models/model.pt`` (and its ``network.json``) when the stage finishes.
         enable_tracking: MLflow tracking through MONAI Label's settings (``BundleTrainTask``).
         load_strict: load ``models/model.pt`` strictly (it is a whole Seg4RegPlus of the same recipe).
 
