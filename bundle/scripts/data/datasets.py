@@ -13,21 +13,15 @@ first generates, the others find the finished set.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from scripts.data.aasce import DatasetError, kfold_split, load_datalist, split_paths
 from scripts.data.phantoms import MANIFEST_NAME, complete_splits, make_phantoms, phantom_record
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks; racing processes then each generate a set
-    fcntl = None
+from scripts.file_lock import file_lock
 
 __all__ = ["fold_datalists", "resolve_dataset_dir"]
 
@@ -68,23 +62,6 @@ def resolve_dataset_dir(
         return str(Path(dataset_dir).expanduser())
     root = Path(cache_dir).expanduser() / f"phantoms-n{num_phantoms}-s{phantom_seed}-x{phantom_scale:g}"
     return str(_cached_phantoms(root, num_phantoms, phantom_seed, split, phantom_scale))
-
-
-@contextlib.contextmanager
-def _cache_lock(root: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on ``.<name>.lock`` beside ``root``; yields whether a lock is held at all.
-
-    The kernel drops the lock when its holder dies (SIGKILL included), so a killed run never blocks the next one.
-    """
-    if fcntl is None:  # pragma: no cover
-        yield False
-        return
-    with (root.parent / f".{root.name}.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove(path: Path) -> None:
@@ -137,7 +114,7 @@ def _swap_into_place(partial: Path, root: Path) -> None:
 def _cached_phantoms(root: Path, num: int, seed: int, split: str, size_scale: float) -> Path:
     """The phantom set ``root`` holding ``split``: reused when complete, else generated beside it and renamed in."""
     root.parent.mkdir(parents=True, exist_ok=True)
-    with _cache_lock(root) as locked:
+    with file_lock(root.parent / f".{root.name}.lock") as locked:
         if locked:  # without a lock another process may be writing its own partial folder right now
             _remove_leftovers(root)
         if complete_splits(root).get(split) == phantom_record(num, seed, size_scale):

@@ -51,14 +51,12 @@ pass the rule's S-curve test, and the second and third angles are smaller than i
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import os
 import re
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +66,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
 from scripts.data.cobb import NUM_LANDMARKS, NUM_VERTEBRAE, cobb_angles
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows has no advisory file locks; concurrent writers are then not serialised
-    fcntl = None
+from scripts.file_lock import file_lock
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -601,20 +595,6 @@ def _refuse_if_occupied(root: Path, split: str, manifest: dict | None) -> None:
             )
 
 
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Serialise writers of one root (e.g. several distributed ranks generating the default dataset at once)."""
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    with (root / _LOCK_NAME).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _mat_bytes(landmarks: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, {"p2": landmarks}, format="5", do_compression=False)
@@ -657,7 +637,7 @@ def make_phantoms(
         _refuse_if_occupied(root, split, None)  # a foreign folder: refuse before leaving even a lock file in it
     root.mkdir(parents=True, exist_ok=True)
     record = phantom_record(num, seed, size_scale)
-    with _locked(root):
+    with file_lock(root / _LOCK_NAME):  # distributed ranks generating the default set at once
         manifest = _read_manifest(root)
         if manifest is not None and manifest["splits"].get(split) == record and _is_complete(root, split, num):
             logger.info("phantoms already present in %s (split %s, %s)", root, split, record)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -28,11 +29,13 @@ __all__ = [
     "checkpoint_damage",
     "copy_atomically",
     "damaged_error",
+    "epoch_checkpoints",
     "load_checkpoint_file",
     "replace_atomically",
 ]
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_EPOCH_FILE = re.compile(r"^checkpoint_epoch=(\d+)\.pt$")  # the name StageCheckpoint's saver gives each epoch
 _DEFAULT_ADVICE = "it was cut short (a kill, a full disk, an interrupted copy) or corrupted; write it again"
 
 
@@ -142,3 +145,11 @@ def copy_atomically(source: str | Path, target: str | Path) -> Path:
     with replace_atomically(target) as temporary:
         shutil.copyfile(source, temporary)
     return Path(target)
+
+
+def epoch_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """The ``checkpoint_epoch=<n>.pt`` files of a stage folder as ``(n, path)``, newest epoch first."""
+    found = [
+        (int(m.group(1)), p) for p in Path(folder).glob("checkpoint_epoch=*.pt") if (m := _EPOCH_FILE.match(p.name))
+    ]
+    return sorted(found, reverse=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 from torch import nn
 
-from scripts.engines.checkpoint_files import load_checkpoint_file
+from scripts.engines.checkpoint_files import epoch_checkpoints, load_checkpoint_file
 from scripts.engines.distributed import on_main_process
 from scripts.flags import as_flag
 from scripts.networks.definition import write_settings
@@ -44,7 +43,6 @@ logger = logging.getLogger(__name__)
 BEST_NAME = "model.pt"
 DONE_NAME = "done.json"
 RUN_NAME = "run.json"
-_EPOCH_CHECKPOINT = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
 
 
 class StageFinishedError(RuntimeError):
@@ -94,10 +92,8 @@ def read_done(stage_dir: str | Path) -> dict[str, Any] | None:
 
 
 def _latest_epoch_checkpoint(stage_dir: Path) -> Path | None:
-    found = [
-        (int(m.group(1)), p) for p in stage_dir.glob("checkpoint_epoch=*.pt") if (m := _EPOCH_CHECKPOINT.search(p.name))
-    ]
-    return max(found)[1] if found else None
+    found = epoch_checkpoints(stage_dir)
+    return found[0][1] if found else None
 
 
 def prepare_stage_dir(

@@ -10,7 +10,6 @@ afresh when none is left.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import ignite.distributed as idist
@@ -19,20 +18,14 @@ from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 from torch import nn
 
-from scripts.engines.checkpoint_files import checkpoint_damage, damaged_error
+from scripts.engines.checkpoint_files import checkpoint_damage, damaged_error, epoch_checkpoints
 from scripts.handlers.atomic_saver import AtomicCheckpointSaver
 
 __all__ = ["StageCheckpoint"]
 
 logger = logging.getLogger(__name__)
 
-_EPOCH_FILE = re.compile(r"^checkpoint_epoch=(\d+)\.pt$")
 _RESUME_ADVICE = "delete it to resume from an older checkpoint_epoch file of the folder, or to start the stage afresh"
-
-
-def _epoch_of(path: Path) -> int | None:
-    match = _EPOCH_FILE.match(path.name)
-    return int(match.group(1)) if match else None
 
 
 class _NamingCheckpointLoader(CheckpointLoader):
@@ -110,15 +103,10 @@ class StageCheckpoint:
         first = Path(self.resume_from)
         if not first.is_file():
             raise FileNotFoundError(f"the checkpoint to resume from, {first}, does not exist.")
-        candidates = [first]
-        first_epoch = _epoch_of(first)
-        if first_epoch is not None:  # a handler-written file: older epochs of the same folder are fallbacks
-            older = [
-                (epoch, path)
-                for path in first.parent.glob("checkpoint_epoch=*.pt")
-                if (epoch := _epoch_of(path)) is not None
-            ]
-            candidates += [path for epoch, path in sorted(older, reverse=True) if epoch < first_epoch]
+        epochs = epoch_checkpoints(first.parent)
+        first_epoch = next((epoch for epoch, path in epochs if path.name == first.name), None)
+        # a handler-written file: the older epochs of the same folder are its fallbacks
+        candidates = [first] + [path for epoch, path in epochs if first_epoch is not None and epoch < first_epoch]
         self._damaged = []
         for path in candidates:
             reason = checkpoint_damage(path)

@@ -70,6 +70,11 @@ class InferenceEvaluator(SupervisedEvaluator):
         )
         self.checkpoint = None if checkpoint in (None, "") else Path(checkpoint).expanduser()
 
+    @property
+    def records(self) -> list[Mapping[str, Any]]:
+        """The untransformed records of the data loader's dataset (before its ``preprocessing``)."""
+        return list(getattr(self.data_loader.dataset, "data", []))
+
     def check_data(self) -> None:
         """Raise, before the weights are read, when there is nothing to run on (subclasses say what is missing)."""
 

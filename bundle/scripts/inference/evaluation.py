@@ -226,7 +226,7 @@ class SplitEvaluator(InferenceEvaluator):
                 "no labelled images to evaluate: run with --dataset_dir <boostnet_labeldata> --split <split> "
                 "(and a --fold that holds images)."
             )
-        records = list(getattr(self.data_loader.dataset, "data", []))
+        records = self.records
         bad = [reason for record in records if (reason := _unreadable(record["image"]))]
         if bad:
             listed = "\n  ".join(bad)

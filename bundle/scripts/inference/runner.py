@@ -30,13 +30,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from ignite.engine import Engine, Events
 from monai.data import Dataset, MetaTensor
 from monai.engines import SupervisedEvaluator
-from monai.inferers import Inferer
-from torch import nn
-from torch.utils.data import DataLoader
 
 from scripts.data.loading import DICOM_SUFFIXES, is_dicom
 from scripts.flags import as_flag
@@ -255,36 +251,16 @@ class FolderEvaluator(InferenceEvaluator):
     image, the output ``{"error": reason}``, for the handlers.
 
     Args:
-        device: where the network runs.
-        val_data_loader: batches of :class:`FolderDataset`, one image each (the images differ in size).
-        network: the network of ``network_def``, ``(B, 1, h, w) -> (B, K + 4, h, w)``.
-        checkpoint: its weights, read when :meth:`run` starts (a missing file is named before any image); None for an
-            already trained network.
-        postprocessing: the bundle's ``postprocessing`` (one decollated record).
+        args: :class:`~scripts.inference.engine.InferenceEvaluator`'s (``val_data_loader``: batches of
+            :class:`FolderDataset`, one image each, the images differing in size).
         dataset_dir: the folder (for messages; required when running).
-        inferer: how the network is called (``SimpleInferer`` by default).
-        kwargs: passed to ``SupervisedEvaluator`` (``val_handlers``: :class:`ImageResultSaver`, :class:`SummarySaver`,
-            a progress bar).
+        kwargs: :class:`~scripts.inference.engine.InferenceEvaluator`'s (``val_handlers``: :class:`ImageResultSaver`,
+            :class:`SummarySaver`, a progress bar).
     """
 
-    def __init__(
-        self,
-        device: str | torch.device,
-        val_data_loader: DataLoader,
-        network: nn.Module,
-        checkpoint: str | Path | None,
-        postprocessing: Callable[[dict], dict],
-        dataset_dir: str | Path | None,
-        inferer: Inferer | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(device, val_data_loader, network, checkpoint, postprocessing, inferer, **kwargs)
+    def __init__(self, *args: Any, dataset_dir: str | Path | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.dataset_dir = str(dataset_dir or "")
-
-    @property
-    def records(self) -> list[Mapping[str, Any]]:
-        """The untransformed records of the data loader's dataset (:func:`list_images`)."""
-        return list(getattr(self.data_loader.dataset, "data", []))
 
     def check_data(self) -> None:
         """Raise when no folder was given or it holds no image files."""
