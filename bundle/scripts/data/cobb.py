@@ -40,6 +40,8 @@ class CobbResult:
         lower: index of its lower vertebra.
         s_curve: whether the S-curve test fired.
         branch: which step decided angles 2 and 3: ``"C"`` (step 6), ``"S-split"`` (step 7) or ``"S-upper"`` (step 8).
+        end_vertebrae: for each of the three angles, the indices (top, bottom) of the two vertebrae whose tilt vectors
+            make it: the end vertebrae of that curve (``(upper, lower)`` for the largest angle).
     """
 
     angles: np.ndarray
@@ -47,6 +49,7 @@ class CobbResult:
     lower: int
     s_curve: bool
     branch: str
+    end_vertebrae: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def _as_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -110,16 +113,20 @@ def cobb_details(landmarks: np.ndarray, height: float) -> CobbResult:
 
     upper = int(np.argmax(angle.max(axis=0)))
     lower = int(np.argmax(angle[:, upper]))
-    largest = angle[upper, lower]
 
+    last = NUM_VERTEBRAE - 1
     if not _is_s_curve(midpoints):
-        second, third, s_curve, branch = angle[0, upper], angle[-1, lower], False, "C"
+        second, third, s_curve, branch = (0, upper), (lower, last), False, "C"
     elif midpoints[2 * upper + 1, 1] + midpoints[2 * lower + 1, 1] < height:
-        second, third, s_curve, branch = angle[upper, : upper + 1].max(), angle[lower, lower:].max(), True, "S-split"
+        second = (int(np.argmax(angle[upper, : upper + 1])), upper)
+        third = (lower, lower + int(np.argmax(angle[lower, lower:])))
+        s_curve, branch = True, "S-split"
     else:
         k = int(np.argmax(angle[upper, : upper + 1]))
-        second, third, s_curve, branch = angle[upper, k], angle[k, : k + 1].max(), True, "S-upper"
-    return CobbResult(np.array([largest, second, third]), upper, lower, s_curve, branch)
+        second, third, s_curve, branch = (k, upper), (int(np.argmax(angle[k, : k + 1])), k), True, "S-upper"
+    pairs = tuple((min(pair), max(pair)) for pair in ((upper, lower), second, third))
+    angles = np.array([angle[top, bottom] for top, bottom in pairs])
+    return CobbResult(angles, upper, lower, s_curve, branch, pairs)
 
 
 def cobb_angles(landmarks: np.ndarray, heights: float | np.ndarray) -> np.ndarray:

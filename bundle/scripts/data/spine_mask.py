@@ -23,7 +23,7 @@ from monai.utils import ensure_tuple
 
 from scripts.data.cobb import NUM_LANDMARKS, NUM_VERTEBRAE
 
-__all__ = ["RenderSpineMask", "RenderSpineMaskd", "render_spine_mask"]
+__all__ = ["RenderSpineMask", "RenderSpineMaskd", "render_spine_mask", "render_vertebra_labels"]
 
 _POLYGON_ORDER = (0, 1, 3, 2)  # TL, TR, BR, BL out of the landmark order TL, TR, BL, BR
 
@@ -49,22 +49,24 @@ def _check_size(spatial_size: Any) -> tuple[int, int]:
     return size  # type: ignore[return-value]
 
 
-def render_spine_mask(landmarks: Any, spatial_size: Sequence[int]) -> np.ndarray:
-    """Fill the 17 vertebra quadrilaterals.
+def render_vertebra_labels(landmarks: Any, spatial_size: Sequence[int]) -> np.ndarray:
+    """Fill each of the 17 vertebra quadrilaterals with its own label: 1 (T1) .. 17 (L5), 0 background.
+
+    Where two quadrilaterals overlap (ragged annotations), the lower vertebra's label wins.
 
     Args:
         landmarks: (68, 2) corner points (x, y) in pixels, 4 per vertebra in the order TL, TR, BL, BR.
-        spatial_size: (H, W) of the mask.
+        spatial_size: (H, W) of the label map.
 
     Returns:
-        (H, W) uint8 array of 0 and 1. Parts of vertebrae outside the image are cut off.
+        (H, W) uint8 array of labels 0..17. Parts of vertebrae outside the image are cut off.
 
     Raises:
         ValueError: on landmarks that are not a finite (68, 2) array or a size that is not two positive integers.
     """
     points = _check_landmarks(landmarks)
     height, width = _check_size(spatial_size)
-    mask = np.zeros((height, width), dtype=bool)
+    labels = np.zeros((height, width), dtype=np.uint8)
     for vertebra in range(NUM_VERTEBRAE):
         polygon = points[4 * vertebra : 4 * vertebra + 4][list(_POLYGON_ORDER)]
         # only pixel centres inside the bounding box can be inside the polygon
@@ -82,8 +84,24 @@ def render_spine_mask(landmarks: Any, spatial_size: Sequence[int]) -> np.ndarray
             crosses = (y0 > cy) != (y1 > cy)
             x_at = x0 + (cy - y0) * (x1 - x0) / (y1 - y0)
             inside ^= crosses & (cx < x_at)
-        mask[row0:row1, col0:col1] |= inside
-    return mask.astype(np.uint8)
+        labels[row0:row1, col0:col1][inside] = vertebra + 1
+    return labels
+
+
+def render_spine_mask(landmarks: Any, spatial_size: Sequence[int]) -> np.ndarray:
+    """Fill the 17 vertebra quadrilaterals: the union of :func:`render_vertebra_labels`.
+
+    Args:
+        landmarks: (68, 2) corner points (x, y) in pixels, 4 per vertebra in the order TL, TR, BL, BR.
+        spatial_size: (H, W) of the mask.
+
+    Returns:
+        (H, W) uint8 array of 0 and 1. Parts of vertebrae outside the image are cut off.
+
+    Raises:
+        ValueError: on landmarks that are not a finite (68, 2) array or a size that is not two positive integers.
+    """
+    return (render_vertebra_labels(landmarks, spatial_size) > 0).astype(np.uint8)
 
 
 class RenderSpineMask(Transform):
