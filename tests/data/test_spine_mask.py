@@ -92,3 +92,12 @@ def test_mask_rendered_on_a_resized_image_inverts_as_a_mask() -> None:
     restored = resizer.inverse(mask)
     assert restored.shape == (1, 100, 30)
     assert set(torch.unique(restored).tolist()) == {0.0, 1.0}
+
+
+def test_per_vertebra_labels_through_the_dictionary_transform() -> None:
+    landmarks = _rectangles([(5.0, 2.0 * v + 2.0, 15.0, 2.0 * v + 3.0) for v in range(17)])
+    out = RenderSpineMaskd(ref_key=None, spatial_size=(40, 20), per_vertebra=True)({"landmarks": landmarks})
+    labels = out["label"][0]
+    for vertebra in range(17):  # one row of pixel centres per rectangle, labelled T1 = 1 .. L5 = 17 from the top
+        assert set(torch.unique(labels[2 * vertebra + 2]).tolist()) == {0.0, vertebra + 1.0}
+    np.testing.assert_array_equal(labels.numpy() > 0, render_spine_mask(landmarks, (40, 20)) > 0)

@@ -110,14 +110,19 @@ class RenderSpineMask(Transform):
     Args:
         spatial_size: default (H, W) of the mask; a call may pass its own.
         dtype: torch dtype of the mask (float32 {0, 1} by default, uint8 also useful).
+        per_vertebra: label each vertebra 1 (T1) .. 17 (L5) instead of 1 for the whole spine
+            (:func:`render_vertebra_labels`).
 
     Raises:
         ValueError: on bad landmarks, or when no size is given at all.
     """
 
-    def __init__(self, spatial_size: Sequence[int] | None = None, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self, spatial_size: Sequence[int] | None = None, dtype: torch.dtype = torch.float32, per_vertebra: bool = False
+    ) -> None:
         self.spatial_size = None if spatial_size is None else _check_size(spatial_size)
         self.dtype = dtype
+        self.render = render_vertebra_labels if per_vertebra else render_spine_mask
 
     def __call__(self, landmarks: Any, spatial_size: Sequence[int] | None = None) -> torch.Tensor:
         """Args:
@@ -125,12 +130,12 @@ class RenderSpineMask(Transform):
             spatial_size: (H, W), overriding the one given at construction.
 
         Returns:
-            (1, H, W) tensor of 0 and 1.
+            (1, H, W) tensor of 0 and 1 (0..17 with ``per_vertebra``).
         """
         size = spatial_size if spatial_size is not None else self.spatial_size
         if size is None:
             raise ValueError("spatial_size must be given, at construction or at call time, got None.")
-        return torch.from_numpy(render_spine_mask(landmarks, size)).to(self.dtype).unsqueeze(0)
+        return torch.from_numpy(self.render(landmarks, size)).to(self.dtype).unsqueeze(0)
 
 
 class RenderSpineMaskd(MapTransform):
@@ -147,6 +152,7 @@ class RenderSpineMaskd(MapTransform):
         ref_key: image key whose size the mask takes, or None to use ``spatial_size``.
         spatial_size: (H, W) when ``ref_key`` is None.
         dtype: torch dtype of the mask.
+        per_vertebra: a label per vertebra, 1 (T1) .. 17 (L5), instead of the binary spine mask.
         allow_missing_keys: skip absent landmarks keys (e.g. at inference) instead of raising.
 
     Raises:
@@ -160,6 +166,7 @@ class RenderSpineMaskd(MapTransform):
         ref_key: Hashable | None = "image",
         spatial_size: Sequence[int] | None = None,
         dtype: torch.dtype = torch.float32,
+        per_vertebra: bool = False,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -170,7 +177,7 @@ class RenderSpineMaskd(MapTransform):
         if ref_key is None and spatial_size is None:
             raise ValueError("give ref_key or spatial_size, got neither.")
         self.ref_key = ref_key
-        self.renderer = RenderSpineMask(spatial_size, dtype=dtype)
+        self.renderer = RenderSpineMask(spatial_size, dtype=dtype, per_vertebra=per_vertebra)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
