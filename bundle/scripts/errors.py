@@ -4,7 +4,7 @@
 The bundle refuses bad input with messages that name the file and what is wrong. Under ``python -m monai.bundle run``
 such a message arrives wrapped in MONAI's "Failed to evaluate ..." errors and about fifty lines of traceback, which
 hide it. :func:`install_excepthook` (the first step of every ``run``/``training``/``inference``/``evaluate`` list)
-makes an uncaught error whose root cause the bundle raised on purpose end the process with that message alone and
+makes an uncaught error whose chain holds a refusal the bundle raised on purpose end the process with that message and
 exit status 1. Any other error (a bug, an error inside a library) keeps Python's full traceback, and so does every
 error when ``SEG4REG_DEBUG`` is set to a non-empty value other than ``0``.
 """
@@ -25,15 +25,16 @@ _SCRIPTS = Path(__file__).resolve().parent
 _REFUSALS = (ValueError, OSError, RuntimeError)
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    seen = set()
-    while id(error) not in seen:
-        seen.add(id(error))
-        nxt = error.__cause__ or error.__context__
-        if nxt is None:
-            break
-        error = nxt
-    return error
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error``, its cause, the cause's cause, ... down to the root (each error once; ``raise ... from None`` ends it)."""
+    chain, seen = [], set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        hidden = current.__suppress_context__ and current.__cause__ is None
+        current = None if hidden else current.__cause__ or current.__context__
+    return chain
 
 
 def _raised_by_the_bundle(error: BaseException) -> bool:
@@ -42,11 +43,14 @@ def _raised_by_the_bundle(error: BaseException) -> bool:
 
 
 def explained_error(error: BaseException) -> BaseException | None:
-    """The error the bundle raised on purpose at the root of ``error``, or None when there is none (a bug, say)."""
-    root = _root_cause(error)
-    if isinstance(root, _REFUSALS) and _raised_by_the_bundle(root):
-        return root
-    return None
+    """The outermost error of ``error``'s chain that the bundle raised on purpose, or None when there is none (a bug).
+
+    Not the root: a refusal that names the file may wrap the library error it explains (a damaged checkpoint wraps
+    torch's "failed reading zip archive"), and a refusal may wrap a narrower one of the bundle's to add advice; the
+    outermost of the bundle's refusals (inside MONAI's "Failed to evaluate" wrappers) is the full message.
+    """
+    explained = [e for e in _chain(error) if isinstance(e, _REFUSALS) and _raised_by_the_bundle(e)]
+    return explained[0] if explained else None
 
 
 def _debugging() -> bool:

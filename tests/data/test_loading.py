@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from dicom_files import write_dicom
+from dicom_files import COMPRESSED_SYNTAXES, write_dicom
 from monai.data import MetaTensor
 from PIL import Image
+from pydicom import dcmread
+from pydicom.uid import JPEGLosslessSV1
 
 from scripts.data.loading import LoadGrayscale, LoadGrayscaled, is_dicom, read_grayscale
 
@@ -116,6 +118,7 @@ def test_dicom_monochrome2_bits_stored_and_spacing(tmp_path: Path) -> None:
     np.testing.assert_allclose(image.meta["pixel_spacing"], [0.15, 0.2])
     np.testing.assert_allclose(image.meta["imager_pixel_spacing"], [0.18, 0.25])
     np.testing.assert_allclose(image.affine.diagonal()[:2].numpy(), [0.15, 0.2])
+    assert image.meta["spacing_source"] == "PixelSpacing"
     np.testing.assert_array_equal(image.meta["original_size"], [2, 3])
 
 
@@ -178,3 +181,65 @@ def test_bad_files_raise_value_error_naming_the_file(tmp_path: Path, make, probl
     with pytest.raises(ValueError, match=problem) as caught:
         LoadGrayscale()(path)
     assert path.name in str(caught.value)
+
+
+_SYNTAX_IDS = [uid.name.split(" ")[0] + ("-SV1" if uid == JPEGLosslessSV1 else "") for uid in COMPRESSED_SYNTAXES]
+
+
+@pytest.mark.parametrize("syntax", list(COMPRESSED_SYNTAXES), ids=_SYNTAX_IDS)
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_compressed_dicom_decodes_to_the_original_pixels(tmp_path: Path, syntax, photometric: str) -> None:
+    # 48 x 40: OpenJPEG's default five decomposition levels need 32 pixels a side; both ends of the 12 bits present
+    stored = np.random.default_rng(7).integers(0, 4096, size=(48, 40)).astype(np.uint16)
+    stored[0, 0], stored[-1, -1], stored[10, 3] = 4095, 0, 4095
+    path = write_dicom(tmp_path / "c.dcm", stored, photometric=photometric, syntax=syntax, PixelSpacing=[0.1, 0.12])
+    assert dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == syntax
+    assert dcmread(path)["PixelData"].is_undefined_length  # encapsulated: the file really is compressed
+    image = LoadGrayscale()(path)
+    expected = stored / 4095.0 if photometric == "MONOCHROME2" else 1.0 - stored / 4095.0
+    np.testing.assert_allclose(image[0].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(image.affine.diagonal()[:2].numpy(), [0.1, 0.12])
+
+
+def test_jpeg_lossless_stuffs_ff_bytes_and_reaches_category_12(tmp_path: Path) -> None:
+    # alternating 0 / 4095 columns: differences of +-4095 (category 12) and runs of 1-bits that produce 0xFF bytes
+    stored = np.tile(np.array([[0, 4095]], dtype=np.uint16), (6, 8))
+    path = write_dicom(tmp_path / "ff.dcm", stored, syntax=JPEGLosslessSV1)
+    assert b"\xff\x00" in dcmread(path).PixelData
+    np.testing.assert_allclose(LoadGrayscale()(path)[0].numpy(), stored / 4095.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("tags", "source", "spacing"),
+    [
+        ({"PixelSpacing": [0.15, 0.2], "ImagerPixelSpacing": [0.18, 0.25]}, "PixelSpacing", [0.15, 0.2]),
+        ({"ImagerPixelSpacing": [0.18, 0.25]}, "ImagerPixelSpacing", [0.18, 0.25]),
+        ({}, "none", [1.0, 1.0]),
+    ],
+    ids=["pixel-spacing-first", "imager-pixel-spacing-when-no-pixel-spacing", "none"],
+)
+def test_dicom_spacing_source_is_recorded(tmp_path: Path, tags: dict, source: str, spacing: list, caplog) -> None:
+    stored = np.zeros((3, 4), dtype=np.uint16)
+    with caplog.at_level(logging.INFO, logger="scripts.data.loading"):
+        image = LoadGrayscale()(write_dicom(tmp_path / "s.dcm", stored, **tags))
+    assert image.meta["spacing_source"] == source
+    assert f"pixel spacing from {source}" in caplog.text
+    np.testing.assert_allclose(image.affine.diagonal()[:2].numpy(), spacing)
+    assert ("pixel_spacing" in image.meta) == ("PixelSpacing" in tags)
+    assert ("imager_pixel_spacing" in image.meta) == ("ImagerPixelSpacing" in tags)
+
+
+def test_non_dicom_files_have_no_spacing_source(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((2, 2), dtype=np.uint8)).save(tmp_path / "plain.png")
+    image = LoadGrayscale()(tmp_path / "plain.png")
+    assert image.meta["spacing_source"] == "none"
+    np.testing.assert_allclose(image.affine.diagonal()[:2].numpy(), [1.0, 1.0])
+
+
+def test_undecodable_compressed_dicom_names_the_file_and_syntax(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "broken.dcm", np.zeros((4, 4), dtype=np.uint16), syntax=JPEGLosslessSV1)
+    dataset = dcmread(path)
+    dataset.PixelData = dataset.PixelData.replace(b"\xff\xc3", b"\xff\xc7")  # SOF3 -> SOF7: not lossless JPEG
+    dataset.save_as(path)
+    with pytest.raises(ValueError, match=r"broken\.dcm.*JPEG Lossless.*cannot be decoded"):
+        LoadGrayscale()(path)

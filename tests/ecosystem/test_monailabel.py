@@ -1,12 +1,12 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """The bundle in MONAI Label 0.8.5 for real: BundleInferTask loads it, Seg4RegInferTask answers with the spine mask and
-the angles, and stage (a) trains through BundleTrainTask on {image, label} pairs. Skipped where monailabel is absent.
+the angles and writes it as a PNG of the radiograph's size, stage (a) trains through BundleTrainTask on
+{image, label} pairs, and (slow) a real ``monailabel start_server`` serves the bundle's app over HTTP.
 
-STAND-INS, said plainly: monailabel imports ``torchvision.utils`` (image grids for TensorBoard) and ``itk`` (its label
-file writer) at module import. No torchvision wheel works with this project's CPU torch, and itk is not installed
-here, so where either is absent these tests put a minimal fake module in ``sys.modules`` (``make_grid`` and
-``save_image`` raise if called; ``itk`` is empty). Nothing tested here calls them: the label comes back as an array
-(``result_write_to_file: false``) instead of being written through itk. Where the real modules exist they are used.
+STAND-INS, said plainly: monailabel imports ``torchvision.utils`` and ``pydicom_seg`` at module import, and no wheel of
+either works here (docs/monai_label.md quotes the errors). Where one is absent, the stand-in of ``tests/ecosystem/
+standins/`` (the only place that has them) is put on the path: at the end of ``sys.path`` in this process, and through
+``PYTHONPATH`` (only the missing ones) for the server. Their functions raise if called; nothing tested here calls them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -23,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_bundle import CONFIGS, build_network, write_checkpoint, write_tiny_overlay
+from tiny_bundle import CONFIGS, REPO, build_network, write_checkpoint, write_tiny_overlay
 
 from scripts.data.aasce import load_datalist
 from scripts.data.spine_mask import render_spine_mask
@@ -31,31 +36,27 @@ from scripts.networks.seg4reg import split_output
 
 __all__: list[str] = []
 
-
-def _stand_in(name: str, **attributes: object) -> list[str]:
-    """Put a fake module ``name`` (and its parent) in ``sys.modules`` when the real one is absent; the names added."""
-    if importlib.util.find_spec(name.split(".")[0]) is not None:
-        return []
-    module = types.ModuleType(name)
-    module.__dict__.update(attributes)
-    sys.modules[name] = module
-    if "." in name:
-        parent_name, child = name.rsplit(".", 1)
-        parent = sys.modules.setdefault(parent_name, types.ModuleType(parent_name))
-        setattr(parent, child, module)
-        return [name, parent_name]
-    return [name]
+STANDINS = Path(__file__).resolve().parent / "standins"
+STOOD_IN = ("torchvision", "pydicom_seg")  # modules monailabel imports that have no working wheel here
 
 
-def _not_here(*args: object, **kwargs: object) -> None:
-    raise RuntimeError("stand-in for torchvision.utils (no CPU torchvision wheel): not callable in these tests")
+def _missing_modules() -> list[str]:
+    """The modules of :data:`STOOD_IN` that are not installed (absent, or found only in the stand-ins folder)."""
+    missing = []
+    for name in STOOD_IN:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None or STANDINS in Path(spec.origin).resolve().parents:
+            missing.append(name)
+    return missing
 
 
 @pytest.fixture(scope="module")
 def monailabel():
-    """monailabel's bundle tasks; the stand-ins above where torchvision / itk are absent."""
+    """monailabel's bundle tasks, with the stand-ins of ``standins/`` where torchvision / pydicom_seg are absent."""
     # scripts/setup_env.sh installs monailabel: its absence is a broken environment, not a reason to skip
-    fakes = _stand_in("torchvision.utils", make_grid=_not_here, save_image=_not_here) + _stand_in("itk")
+    added = bool(_missing_modules()) and str(STANDINS) not in sys.path
+    if added:
+        sys.path.append(str(STANDINS))  # last: a real module, where installed, still wins
     patch = pytest.MonkeyPatch()
     # MONAI Label reloads the bundle's `scripts` package on every call; here it is already imported from bundle/
     patch.setenv("MONAI_LABEL_RELOAD_APP_LIB", "false")
@@ -64,14 +65,11 @@ def monailabel():
         train = importlib.import_module("scripts.monailabel.train")
         bundle_infer = importlib.import_module("monailabel.tasks.infer.bundle")
     except ModuleNotFoundError as error:
-        patch.undo()
-        for name in fakes:
-            sys.modules.pop(name, None)
         pytest.fail(f"monailabel needs {error.name!r}: see the install lines of docs/monai_label.md")
     yield types.SimpleNamespace(infer=infer, train=train, BundleInferTask=bundle_infer.BundleInferTask)
     patch.undo()
-    for name in fakes:
-        sys.modules.pop(name, None)
+    if added:
+        sys.path.remove(str(STANDINS))
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +182,181 @@ def test_pair_preprocessing_makes_stage_a_records_and_names_a_mismatched_label(p
     assert "small.png" in str(failure.value.__cause__) and "must have its radiograph's size" in str(
         failure.value.__cause__
     )
+
+
+def test_infer_task_writes_a_png_label_of_the_radiographs_height_and_width(monailabel, bundle, pairs):
+    task = monailabel.infer.Seg4RegInferTask(str(bundle), {}, overlays=["tiny.yaml"])
+    image = pairs[0]["image"]  # a .jpg: monailabel alone would write a lossy .jpg label, transposed
+    array, _ = task({"image": image, "device": "cpu", "result_write_to_file": False})
+    label_file, result = task({"image": image, "device": "cpu"})
+    try:
+        with Image.open(label_file) as label:
+            assert label.format == "PNG" and label.mode == "L"
+            assert label.size == Image.open(image).size  # (width, height): the radiograph's
+            written = np.asarray(label)
+    finally:
+        Path(label_file).unlink()
+    assert set(np.unique(written)) <= {0, 1} and np.array_equal(written, array)
+    assert result["image_size"] == {"height": written.shape[0], "width": written.shape[1]}
+
+
+def test_another_label_format_goes_through_monailabels_writer_in_monai_order(monailabel, bundle, pairs):
+    import itk  # monailabel's writer (monailabel.transform.writer imports it: the fixture fails without it)
+
+    task = monailabel.infer.Seg4RegInferTask(str(bundle), {}, overlays=["tiny.yaml"])
+    image = pairs[0]["image"]
+    array, _ = task({"image": image, "device": "cpu", "result_write_to_file": False})
+    label_file, _ = task({"image": image, "device": "cpu", "result_extension": ".nrrd"})
+    try:
+        label = itk.imread(label_file)
+        assert tuple(itk.size(label)) == Image.open(image).size  # ITK's (x, y) = (width, height)
+        assert np.array_equal(itk.array_from_image(label), array)
+    finally:
+        Path(label_file).unlink()
+
+
+def test_label_file_boundary_orders_and_refuses_what_is_not_a_2d_label(tmp_path):
+    from scripts.monailabel.label_file import to_monai_order, write_png_label
+
+    mask = np.zeros((5, 3), dtype=np.uint8)
+    mask[1:4, 1] = 1
+    assert to_monai_order(mask).shape == (3, 5) and np.array_equal(to_monai_order(mask[None]).T, mask)
+    path = write_png_label(mask[None], tmp_path)
+    assert path.parent == tmp_path and np.array_equal(np.asarray(Image.open(path)), mask)
+    assert write_png_label(mask, tmp_path) != path  # a fresh file each time: nothing is overwritten
+    with pytest.raises(ValueError, match=r"must be \(H, W\) or \(1, H, W\), got shape \(2, 5, 3\)"):
+        write_png_label(np.zeros((2, 5, 3)), tmp_path)
+    with pytest.raises(ValueError, match=r"label indices 0\.\.255"):
+        write_png_label(np.full((5, 3), 300), tmp_path)
+
+
+def test_train_task_fits_a_small_label_set_and_defaults_to_one_device(monailabel, bundle, pairs):
+    train = monailabel.train
+    assert train.small_set_batch_size(16, 1) == 1 and train.small_set_batch_size(2, 5) == 2
+    with pytest.raises(ValueError, match="at least one training pair"):
+        train.small_set_batch_size(16, 0)
+
+    task = train.Seg4RegSegmentationTrainTask(str(bundle), {}, overlays=["tiny.yaml", "tiny_train.yaml"])
+    assert task.config()["multi_gpu"] is False
+    fit, val = task._partition_datalist(pairs[:2], {"val_split": 0.2})  # 0.2 of 2 leaves no validation image
+    assert (len(fit), len(val)) == (1, 1) and {r["image"] for r in fit + val} == {r["image"] for r in pairs[:2]}
+    with pytest.raises(ValueError, match=r"needs at least 2 labelled images .* the datastore has 1: label 1 more"):
+        task._partition_datalist(pairs[:1], {"val_split": 0.2})
+    overrides = task._update_overrides({"train#dataset#data": fit, "validate#dataset#data": val})
+    assert overrides["batch_size"] == 1  # tiny_train.yaml asks for 2; one pair makes one full batch per epoch
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _server_bundle(root: Path) -> Path:
+    """A copy of the bundle (configs, scripts, tiny model) for the server: it writes there, never into bundle/."""
+    folder = root / "seg4reg_spine"
+    shutil.copytree(CONFIGS, folder / "configs")
+    shutil.copytree(REPO / "bundle" / "scripts", folder / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
+    write_tiny_overlay(folder / "configs")
+    (folder / "configs" / "tiny_train.yaml").write_text("batch_size: 4\nnum_workers: 0\namp: false\n")
+    write_checkpoint(
+        [folder / "configs" / "inference.yaml", folder / "configs" / "tiny.yaml"], folder / "models" / "model.pt"
+    )
+    return folder
+
+
+def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"monailabel start_server exited with {server.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if requests.get(f"{url}/info/", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"monailabel start_server did not answer within {timeout_s} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.mark.slow
+def test_monailabel_server_infers_a_png_label_and_trains_on_two_labels(monailabel, phantom_root, tmp_path):
+    import requests
+
+    folder = _server_bundle(tmp_path)
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    records = load_datalist(phantom_root, "training")[:3]
+    for index, record in enumerate(records):
+        shutil.copy(record["image"], studies / f"case{index}.jpg")
+    standins = tmp_path / "standins"  # only the missing modules' stand-ins: a real module, where installed, wins
+    standins.mkdir()
+    for name in _missing_modules():
+        (standins / name).symlink_to(STANDINS / name, target_is_directory=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(standins),
+        "CUDA_VISIBLE_DEVICES": "",
+        "MONAI_LABEL_AUTO_UPDATE_SCORING": "false",
+    }
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(folder / "scripts" / "monailabel" / "app"),
+    ]
+    command += ["--studies", str(studies), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--conf", "overlays", "tiny.yaml,tiny_train.yaml"]
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_until_up(url, server, log, timeout_s=180)
+
+        params = {"params": json.dumps({"device": "cpu"})}
+        answer = requests.post(
+            f"{url}/infer/seg4reg_spine", params={"image": "case0", "output": "image"}, data=params, timeout=180
+        )
+        assert answer.status_code == 200, answer.text
+        label_file = tmp_path / "case0_label.png"
+        label_file.write_bytes(answer.content)
+        with Image.open(label_file) as label:
+            assert label.format == "PNG"
+            assert label.size == Image.open(studies / "case0.jpg").size  # (width, height) of the radiograph
+            assert set(np.unique(np.asarray(label))) <= {0, 1}
+        answer = requests.post(
+            f"{url}/infer/seg4reg_spine", params={"image": "case0", "output": "json"}, data=params, timeout=180
+        )
+        assert answer.status_code == 200 and set(answer.json()["angles_deg"]) == {"angle1", "angle2", "angle3"}
+
+        for index, record in enumerate(records[:2]):  # two labelled images: the smallest set training takes
+            mask = tmp_path / f"mask{index}.png"
+            Image.fromarray(render_spine_mask(record["landmarks"], record["size"])).save(mask)
+            with mask.open("rb") as handle:
+                answer = requests.put(
+                    f"{url}/datastore/label",
+                    params={"image": f"case{index}", "tag": "final"},
+                    files={"label": (mask.name, handle, "image/png")},
+                    timeout=60,
+                )
+            assert answer.status_code == 200, answer.text
+        request = {"device": "cpu", "max_epochs": 1}
+        answer = requests.post(f"{url}/train/seg4reg_spine", params={"run_sync": "true"}, json=request, timeout=400)
+        assert answer.status_code == 200, f"{answer.status_code} {answer.text}\n{log.read_text()[-4000:]}"
+        assert json.loads((folder / "models" / "stage_a" / "done.json").read_text())["stage"] == "a"
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)

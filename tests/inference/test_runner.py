@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from inference.samples import write_bad_images, write_good_images
@@ -93,11 +94,16 @@ def test_every_file_type_gives_four_files_at_the_original_size(tiny_inference, t
         assert record["checkpoint"] == str(tiny_inference["ckpt_dir"] / "model.pt")
         assert record["outputs"] == {
             "mask": f"{stem}_mask.png",
+            "mask_nifti": f"{stem}_mask.nii.gz",
             "cam": f"{stem}_cam.png",
             "overlay": f"{stem}_overlay.png",
         }
     assert json.loads((out / "mono1.json").read_text())["pixel_spacing_mm"] == [0.15, 0.2]
     assert json.loads((out / "gray8.json").read_text())["pixel_spacing_mm"] is None
+    assert json.loads((out / "mono1.json").read_text())["spacing_source"] == "PixelSpacing"
+    nifti = nib.load(out / "mono1_mask.nii.gz")  # the NIfTI mask carries the DICOM spacing (row 0.15, column 0.2)
+    assert nifti.header.get_zooms()[:2] == pytest.approx((0.2, 0.15))
+    assert nifti.shape[:2] == sizes["mono1.dcm"][::-1]
     rows = _summary(out / "summary.csv")
     assert list(rows[0]) == list(SUMMARY_COLUMNS)
     assert [row["name"] for row in rows] == sorted(sizes) and {row["status"] for row in rows} == {"ok"}
@@ -204,7 +210,7 @@ def _gray(path: Path, size: tuple[int, int] = (64, 32), value: int = 0) -> None:
     Image.fromarray(np.random.default_rng(value).integers(0, 256, size, dtype=np.uint8)).save(path)
 
 
-OUTPUT_SUFFIXES = (".json", "_mask.png", "_cam.png", "_overlay.png")
+OUTPUT_SUFFIXES = (".json", "_mask.png", "_mask.nii.gz", "_cam.png", "_overlay.png")
 
 
 def test_images_in_subfolders_get_their_own_outputs_mirroring_the_folders(tiny_inference, tmp_path):
@@ -274,7 +280,7 @@ def test_resume_skips_complete_images_and_redoes_a_half_written_one(tiny_inferen
     monkeypatch.setattr(scripts.data.loading, "read_grayscale", lambda path: decoded.append(path) or read(path))
     _run(_workflow(tiny_inference, images, out, resume="true"))
     assert sorted(Path(path).name for path in decoded) == ["b.png", "c.png"]  # a.png is neither read nor predicted
-    assert {path: path.stat().st_mtime_ns for path in out.glob("a*")} == complete and len(complete) == 4
+    assert {path: path.stat().st_mtime_ns for path in out.glob("a*")} == complete and len(complete) == len(OUTPUT_SUFFIXES)
     for stem in ("a", "b", "sub/c"):
         assert all((out / f"{stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)
     rows = _summary(out / "summary.csv")

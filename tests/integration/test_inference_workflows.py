@@ -90,7 +90,7 @@ def test_resume_continues_a_killed_folder_run(tiny_inference, tmp_path):
     assert both.returncode == 1 and "pass one of them, not both" in both.log and "Traceback" not in both.log
     resumed = _infer(tiny_inference, tmp_path / "images", out, *ckpt, "--resume", "true")
     assert resumed.returncode == 0, resumed.log[-3000:]
-    assert f"resume: {len(sizes) - 1} of {len(sizes)} image(s) already have their four files" in resumed.log
+    assert f"resume: {len(sizes) - 1} of {len(sizes)} image(s) already have all their files" in resumed.log
     assert {path: path.stat().st_mtime_ns for path in kept} == kept  # the complete images were not written again
     assert all((out / f"sub/gray16{suffix}").is_file() for suffix in (".json", "_mask.png", "_cam.png", "_overlay.png"))
     names = [line.split(",")[0] for line in (out / "summary.csv").read_text().splitlines()[1:]]

@@ -13,6 +13,9 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 
+from scripts.engines.checkpoints import load_weights
+from scripts.networks.definition import NETWORK_SETTINGS, build_seg4reg, read_settings
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "bundle" / "configs"
 STAGES = "abcde"
@@ -227,7 +230,7 @@ def test_mlflow_records_one_run_per_stage(tiny, tmp_path):
         assert "val_dice" in run.data.metrics and "train_loss" in run.data.metrics
         assert run.data.params["stage"] == stage[-1] and run.data.params["seed"] == "0"
         artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
-        assert any(p.endswith(".png") for p in artifacts) and any(p.endswith(".json") for p in artifacts)
+        assert any(p.endswith(".png") for p in artifacts) and {"model.pt", "network.json"} <= set(artifacts)
     assert all("val_smape" in runs[f"stage_{s}"].data.metrics for s in "bcde")
 
 
@@ -245,6 +248,19 @@ def test_a_stage_alone_tracks_to_the_given_tracking_uri(tiny, tmp_path):
     assert run.info.run_name == "stage_a" and "val_dice" in run.data.metrics
     # with a plain --output_dir the executed config is still found and logged
     assert any(a.path.startswith("config_") for a in client.list_artifacts(run.info.run_id))
+    # every network setting is a parameter, lists included, as written beside the model
+    stage_dir = tmp_path / "models" / "stage_a"
+    settings = read_settings(stage_dir)
+    assert {name: run.data.params.get(name) for name in NETWORK_SETTINGS} == {n: str(settings[n]) for n in settings}
+    assert run.data.params["spatial_size"] == "[64, 32]" and run.data.params["segmenter_depth"] == "18"
+    # the best model and its network.json are artifacts, and they build and load the network as they are
+    served = tmp_path / "served"
+    for name in ("model.pt", "network.json"):
+        client.download_artifacts(run.info.run_id, name, str(served))
+    assert (served / "model.pt").read_bytes() == (stage_dir / "model.pt").read_bytes()
+    network = load_weights(build_seg4reg(read_settings(served)), served / "model.pt", "served")
+    trained = _weights(stage_dir / "model.pt")
+    assert all(torch.equal(value, trained[key]) for key, value in network.state_dict().items())
 
 
 def test_two_processes_train_a_stage_with_ddp(tiny, tmp_path):

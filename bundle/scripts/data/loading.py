@@ -15,6 +15,8 @@ Intensities:
 - DICOM, recognised by the ``DICM`` marker after the 128-byte preamble or by the ``.dcm``/``.dicom`` suffix: stored values
   are kept to their ``BitsStored`` bits, passed through the modality LUT (rescale slope and intercept), and scaled from
   the range those bits can hold to [0, 1]; ``MONOCHROME1`` is inverted so bone is bright, like every other input.
+  Uncompressed and compressed transfer syntaxes alike: RLE Lossless, JPEG Lossless, JPEG-LS and JPEG 2000 decode
+  through pydicom's pixel-data plugins (``python-gdcm`` covers all four; docs/dicom.md says why).
 - Other 32-bit integer or float images: divided by 65535 when the values fit 16 bits (or kept when already in
   [0, 1]), otherwise min-max normalised, with a logged warning.
 
@@ -23,7 +25,9 @@ EXIF orientation is not applied: landmarks refer to the stored raster.
 Metadata (on the returned MetaTensor's ``meta``, which MONAI carries through its transforms and collation):
 ``filename_or_obj`` (the path, as MONAI's loaders name it), ``original_size`` and ``spatial_shape`` (both the (H, W)
 on disk, int64 arrays), ``original_channel_dim`` (0), and, for DICOM files that have them, ``pixel_spacing`` and
-``imager_pixel_spacing`` (row, column) in mm; the MetaTensor's ``affine`` then carries the spacing (PixelSpacing first).
+``imager_pixel_spacing`` (row, column) in mm. The spacing used is ``PixelSpacing``, else ``ImagerPixelSpacing`` (the
+detector's pitch, not corrected for the X-ray magnification): ``spacing_source`` names that tag, or is ``"none"`` (every
+non-DICOM file, and DICOM files with neither), and the MetaTensor's ``affine`` carries the spacing used.
 """
 
 from __future__ import annotations
@@ -43,13 +47,24 @@ from monai.transforms import MapTransform, Transform
 from PIL import Image, UnidentifiedImageError
 from pydicom.pixels import apply_modality_lut
 
-__all__ = ["DICOM_SUFFIXES", "LoadGrayscale", "LoadGrayscaled", "is_dicom", "read_grayscale"]
+__all__ = [
+    "DICOM_SUFFIXES",
+    "SPACING_TAGS",
+    "LoadGrayscale",
+    "LoadGrayscaled",
+    "is_dicom",
+    "read_grayscale",
+    "used_spacing",
+]
 
 logger = logging.getLogger(__name__)
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LUMINANCE = np.array([0.299, 0.587, 0.114])
+# DICOM spacing tags, in the order they are preferred, and the metadata key each is recorded under
+SPACING_TAGS = {"PixelSpacing": "pixel_spacing", "ImagerPixelSpacing": "imager_pixel_spacing"}
+NO_SPACING = "none"
 
 
 def is_dicom(path: str | Path) -> bool:
@@ -194,7 +209,10 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     try:
         pixels = dataset.pixel_array
     except Exception as error:
-        raise _fail(path, f"the DICOM pixel data cannot be decoded ({type(error).__name__}: {error}).") from error
+        syntax = getattr(dataset.file_meta.get("TransferSyntaxUID"), "name", "unknown transfer syntax")
+        raise _fail(
+            path, f"the DICOM pixel data ({syntax}) cannot be decoded ({type(error).__name__}: {error})."
+        ) from error
 
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if pixels.ndim == 3:  # colour: pydicom returns RGB
@@ -208,11 +226,14 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         if photometric == "MONOCHROME1":
             image = 1.0 - image
 
-    meta: dict[str, Any] = {}
-    for keyword, name in (("PixelSpacing", "pixel_spacing"), ("ImagerPixelSpacing", "imager_pixel_spacing")):
+    meta: dict[str, Any] = {"spacing_source": NO_SPACING}
+    for keyword, name in SPACING_TAGS.items():
         value = dataset.get(keyword)
         if value is not None and len(value) == 2:
             meta[name] = np.asarray([float(v) for v in value], dtype=np.float64)
+            if meta["spacing_source"] == NO_SPACING:
+                meta["spacing_source"] = keyword
+    logger.info("%s: pixel spacing from %s.", path, meta["spacing_source"])
     return image, meta
 
 
@@ -239,10 +260,17 @@ def read_grayscale(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     if not np.all(np.isfinite(pixels)):
         raise _fail(path, "the image contains NaN or infinite values.")
     size = np.asarray(pixels.shape, dtype=np.int64)
+    meta.setdefault("spacing_source", NO_SPACING)
     meta.update(
         {"filename_or_obj": str(path), "original_size": size, "spatial_shape": size.copy(), "original_channel_dim": 0}
     )
     return np.clip(pixels, 0.0, 1.0).astype(np.float32), meta
+
+
+def used_spacing(meta: Mapping[str, Any]) -> np.ndarray | None:
+    """The (row, column) pixel spacing in mm that ``meta["spacing_source"]`` names, or None when there is none."""
+    source = meta.get("spacing_source", NO_SPACING)
+    return None if source == NO_SPACING else np.asarray(meta[SPACING_TAGS[source]], dtype=np.float64)
 
 
 class LoadGrayscale(Transform):
@@ -265,7 +293,7 @@ class LoadGrayscale(Transform):
             raise TypeError(f"filename must be a str or Path, got {type(filename).__name__}.")
         pixels, meta = read_grayscale(filename)
         affine = torch.eye(4, dtype=torch.float64)
-        spacing = meta.get("pixel_spacing", meta.get("imager_pixel_spacing"))
+        spacing = used_spacing(meta)
         if spacing is not None:
             affine[0, 0], affine[1, 1] = float(spacing[0]), float(spacing[1])
         return MetaTensor(torch.from_numpy(pixels).unsqueeze(0), affine=affine, meta=meta)

@@ -21,7 +21,9 @@ class AtomicCheckpointSaver(CheckpointSaver):
     A kill in the middle of ``torch.save`` then leaves at most a ``tmp*`` file (no ``.pt`` name, so never resumed
     from or loaded) and the previous checkpoint intact.
 
-    Takes exactly ``CheckpointSaver``'s arguments.
+    Takes exactly ``CheckpointSaver``'s arguments. :meth:`state_dict` is the counterpart MONAI's ``load_state_dict``
+    lacks: the key-metric record (the best score so far and its file), which a resumed stage must continue, or its
+    first validation would overwrite the best model whatever its score.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -30,3 +32,13 @@ class AtomicCheckpointSaver(CheckpointSaver):
             if checkpoint is not None and isinstance(checkpoint.save_handler, DiskSaver):
                 # DiskSaver has no public setter; _atomic is the flag its constructor stores and _save_func reads
                 checkpoint.save_handler._atomic = True
+
+    def state_dict(self) -> dict:
+        """The key-metric record, ``{"_saved": [(score, file name)]}`` (empty without ``save_key_metric``).
+
+        ``load_state_dict`` (MONAI's) takes it back; the scores are plain floats, so ``weights_only`` loads them.
+        """
+        if self._key_metric_checkpoint is None:
+            return {"_saved": []}
+        saved = self._key_metric_checkpoint.state_dict()["_saved"]
+        return {"_saved": [(float(score), str(name)) for score, name in saved]}

@@ -12,7 +12,8 @@ class BestMetricsRecorder:
     """Records ``engine.state.metrics`` whenever the evaluator's key metric reaches a new best.
 
     Attach it to a MONAI evaluator (a ``validate#handlers`` entry); after training, :attr:`metrics` holds the metrics of
-    the best epoch and :attr:`epoch` that epoch, which is what a results table should report.
+    the best epoch and :attr:`epoch` that epoch, which is what a results table should report. Its state travels in the
+    stage's epoch checkpoint (:meth:`state_dict`), so a resumed stage keeps the record of the epochs before the kill.
     """
 
     def __init__(self) -> None:
@@ -27,3 +28,12 @@ class BestMetricsRecorder:
         if engine.state.best_metric_epoch == engine.state.epoch:
             self.metrics = {name: float(value) for name, value in engine.state.metrics.items()}
             self.epoch = int(engine.state.epoch)
+
+    def state_dict(self) -> dict:
+        """``{"metrics": {name: value}, "epoch": int}``: the record so far, of plain types (``weights_only`` loads it)."""
+        return {"metrics": dict(self.metrics), "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the record of a resumed stage (what :meth:`state_dict` returned)."""
+        self.metrics = {name: float(value) for name, value in state["metrics"].items()}
+        self.epoch = int(state["epoch"])

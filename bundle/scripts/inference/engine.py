@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from scripts.inference.predictor import load_checkpoint
+from scripts.networks.seg4reg import split_output
 
 __all__ = ["InferenceEvaluator"]
 
@@ -46,6 +47,9 @@ class InferenceEvaluator(SupervisedEvaluator):
             exported TorchScript network).
         postprocessing: the bundle's ``postprocessing`` (one decollated record).
         inferer: how the network is called (``SimpleInferer`` by default: the whole padded image at once).
+        flip_check: also run the mirrored image and add its angles, ``angles_flipped`` ``(B, 3)``, to the output (the
+            quality verdict's flip check, :mod:`scripts.inference.quality`); skipped for a network that already
+            averages both (``flip_tta``), whose two answers are one. Twice the network's cost.
         kwargs: passed to ``SupervisedEvaluator`` (``val_handlers``, ``key_val_metric``, ...).
     """
 
@@ -57,6 +61,7 @@ class InferenceEvaluator(SupervisedEvaluator):
         checkpoint: str | Path | None,
         postprocessing: Callable[[dict], dict],
         inferer: Inferer | None = None,
+        flip_check: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -69,6 +74,7 @@ class InferenceEvaluator(SupervisedEvaluator):
             **kwargs,
         )
         self.checkpoint = None if checkpoint in (None, "") else Path(checkpoint).expanduser()
+        self.flip_check = bool(flip_check) and not getattr(network, "flip_tta", False)
 
     @property
     def records(self) -> list[Mapping[str, Any]]:
@@ -107,7 +113,10 @@ class InferenceEvaluator(SupervisedEvaluator):
         image = image.float().to(engine.state.device, non_blocking=engine.non_blocking)
         with engine.mode(engine.network):
             pred = engine.inferer(image, engine.network)
-        return {Keys.PRED: pred}
+            if not self.flip_check:
+                return {Keys.PRED: pred}
+            mirrored = engine.inferer(torch.flip(image, dims=[3]), engine.network)
+        return {Keys.PRED: pred, "angles_flipped": split_output(mirrored, mirrored.shape[1] - 4)["angles"]}
 
     def _iteration(self, engine: SupervisedEvaluator, batchdata: dict[str, Any]) -> dict[str, Any]:
         if batchdata is None:

@@ -40,7 +40,7 @@ from monai.utils import CommonKeys as Keys
 from torch import nn
 from torch.utils.data import DataLoader
 
-from scripts.data.aasce import kfold_split, load_datalist
+from scripts.data.aasce import DatasetError, kfold_split, load_datalist, scan_split
 from scripts.data.loading import read_grayscale
 from scripts.data.resize_pad import resize_pad_geometry
 from scripts.data.spine_mask import render_spine_mask
@@ -88,11 +88,20 @@ def evaluation_datalist(
         seed: its seed (training's default: 0).
 
     Raises:
-        DatasetError: naming the files of a split that cannot be read.
+        DatasetError: naming the files of a split that cannot be read: the split's problems and, with them, every
+            image whose header reads but whose pixels do not decode, so that one run names all the bad files.
     """
     if not dataset_dir:
         return []
-    records = load_datalist(dataset_dir, split)
+    try:
+        records = load_datalist(dataset_dir, split)
+    except DatasetError as error:
+        readable, _ = scan_split(dataset_dir, split)
+        undecodable = [reason for record in readable if (reason := _unreadable(record["image"]))]
+        if not undecodable:
+            raise
+        listed = "\n  ".join(undecodable)
+        raise DatasetError(f"{error}\nand {len(undecodable)} image(s) that cannot be decoded:\n  {listed}") from None
     if fold is None or fold == "":
         return records
     return kfold_split(records, num_folds=int(num_folds), fold=int(fold), seed=int(seed))[1]

@@ -12,7 +12,7 @@ images (:func:`list_images`, subfolders included, read by :class:`FolderDataset`
 What a run does (:meth:`FolderEvaluator.run`):
 
 1. it refuses an empty or missing folder and a missing checkpoint, and the savers refuse to start when any output they
-   would write already exists (unless ``overwrite``, or ``resume``: then an image whose four files all exist is not
+   would write already exists (unless ``overwrite``, or ``resume``: then an image whose files all exist is not
    predicted again, its ``summary.csv`` row is rebuilt from its ``<stem>.json``), all before anything is written;
 2. a file that fails (truncated, not an image, too small, ...) becomes a failure record instead of stopping the run:
    :class:`FolderDataset` catches its loading error, the evaluator catches a failure of the network or the
@@ -166,7 +166,7 @@ def resume_mode(overwrite: bool | str, resume: bool | str) -> tuple[bool, bool]:
 
 
 def complete_stems(output_dir: str | Path, stems: Sequence[str]) -> set[str]:
-    """The stems whose four output files (:func:`~scripts.inference.writers.output_paths`) all exist.
+    """The stems whose output files (:func:`~scripts.inference.writers.output_paths`) all exist.
 
     The writer writes ``<stem>.json`` last and atomically, after removing an older one, so a complete set is never a
     torn one: an image killed while being written lacks its JSON and is done again.
@@ -327,11 +327,11 @@ class FolderEvaluator(InferenceEvaluator):
 
 
 class ImageResultSaver:
-    """Ignite handler: each image's four files as its iteration completes, or one log line naming a failed file.
+    """Ignite handler: each image's files as its iteration completes, or one log line naming a failed file.
 
-    When the run starts it refuses, before anything is written, to replace any file it would write (the four files of
+    When the run starts it refuses, before anything is written, to replace any file it would write (the files of
     every record of the evaluator's dataset) unless ``overwrite``, then creates ``output_dir``. With ``resume`` it
-    refuses nothing: the images whose four files all exist (:func:`complete_stems`) are handed to the dataset as done
+    refuses nothing: the images whose files all exist (:func:`complete_stems`) are handed to the dataset as done
     (:attr:`FolderDataset.done`: neither read nor predicted, their files untouched, their ``summary.csv`` row rebuilt
     from their ``<stem>.json``), the others are processed, their partial files replaced. At each iteration it
     merges each image's batch and output records (the postprocessed prediction) and hands them to ``writer``; a
@@ -373,7 +373,7 @@ class ImageResultSaver:
                 raise TypeError(f"resume needs the config's dataset to be a FolderDataset, not {type(dataset)}.")
             dataset.done = done
             logger.info(
-                "resume: %d of %d image(s) already have their four files in %s; processing the other %d",
+                "resume: %d of %d image(s) already have all their files in %s; processing the other %d",
                 len(done), len(records), self.output_dir, len(records) - len(done),
             )  # fmt: skip
         else:

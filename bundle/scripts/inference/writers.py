@@ -1,20 +1,23 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """The files inference writes: four per image and one summary for the folder.
 
-For an image ``<stem>`` under ``output_dir``:
+For an image ``<stem>`` under ``output_dir``, five files:
 
 - ``<stem>.json``: the three angles in degrees (``angle1`` the largest curve; meanings in ``angle_definitions``), the
   curve type and severity (:mod:`scripts.inference.curves`), the image size, the DICOM pixel spacing when the file
-  has one, the model version (``metadata.json``) and the checkpoint used.
+  has one, the model version (``metadata.json``), the checkpoint used, and the quality verdict (``quality``: ``ok`` or
+  ``review`` with machine-readable reasons, :mod:`scripts.inference.quality`).
 - ``<stem>_mask.png``: the spine mask at the original resolution, 8-bit, 0 background and 255 spine.
+- ``<stem>_mask.nii.gz``: the same mask as NIfTI (0/1, the pixel spacing in its header when the DICOM file has one),
+  for MONAI Label datastores and 3D Slicer (:mod:`scripts.inference.nifti`).
 - ``<stem>_cam.png``: the mean class activation map at the original resolution, 8-bit, 0..255 for 0..1.
-- ``<stem>_overlay.png``: the radiograph with the mask and CAM blended and the angles written on it
+- ``<stem>_overlay.png``: the radiograph with the mask and CAM blended, the angles and the verdict written on it
   (:func:`scripts.visualize.overlay.render_overlay`).
 
 ``<stem>`` may hold subfolders (``left/a`` for ``<dataset_dir>/left/a.png``): the outputs mirror the folder tree.
 
 The JSON is written last, atomically (a temporary file renamed over it), and an older ``<stem>.json`` is removed before
-the pngs are written: "``<stem>.json`` exists" means the image's four files are complete, which ``--resume`` relies on
+the pngs are written: "``<stem>.json`` exists" means the image's files are complete, which ``--resume`` relies on
 (a run killed while writing an image leaves no JSON for it, so the image is done again).
 
 ``summary.csv`` has one row per image file of the folder, failed files included (``status`` ``failed`` and the reason).
@@ -33,7 +36,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scripts.data.loading import used_spacing
 from scripts.inference.curves import ANGLE_MEANINGS, CURVE_TYPE_DEFINITION, describe_curve
+from scripts.inference.nifti import MASK_NIFTI_SUFFIX, write_mask_nifti
 from scripts.metrics.angles import ANGLE_NAMES
 from scripts.visualize.overlay import render_overlay
 
@@ -47,7 +52,13 @@ __all__ = [
     "write_summary",
 ]
 
-OUTPUT_SUFFIXES: dict[str, str] = {"json": ".json", "mask": "_mask.png", "cam": "_cam.png", "overlay": "_overlay.png"}
+OUTPUT_SUFFIXES: dict[str, str] = {
+    "json": ".json",
+    "mask": "_mask.png",
+    "mask_nifti": MASK_NIFTI_SUFFIX,
+    "cam": "_cam.png",
+    "overlay": "_overlay.png",
+}
 SUMMARY_NAME = "summary.csv"
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "name",
@@ -56,6 +67,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     *ANGLE_NAMES,
     "curve_type",
     "severity",
+    "verdict",
+    "reasons",
     "height",
     "width",
     "pixel_spacing_row_mm",
@@ -65,7 +78,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 
 
 def output_paths(output_dir: str | Path, stem: str) -> dict[str, Path]:
-    """The four files written for the image ``stem``, keyed ``json``, ``mask``, ``cam``, ``overlay``.
+    """The files written for the image ``stem``, keyed as :data:`OUTPUT_SUFFIXES` (``json``, ``mask``, ...).
 
     ``stem`` is relative to ``output_dir`` and may name subfolders (``left/a`` -> ``output_dir/left/a.json``).
     """
@@ -114,13 +127,14 @@ def result_record(
         "image_size": {"height": int(image_size[0]), "width": int(image_size[1])},
         "pixel_spacing_mm": _spacing(meta, "pixel_spacing"),
         "imager_pixel_spacing_mm": _spacing(meta, "imager_pixel_spacing"),
+        "spacing_source": str(meta.get("spacing_source", "none")),  # the DICOM tag the NIfTI mask's spacing is from
         "model_version": str(model_version),
         "checkpoint": str(checkpoint),
     }
 
 
 class ImageResultWriter:
-    """Builds the record of one image from its prediction and writes its four files.
+    """Builds the record of one image from its prediction and writes its files (:data:`OUTPUT_SUFFIXES`).
 
     The prediction is one image's postprocessed record (its batch and output records merged, as
     :class:`~scripts.inference.runner.ImageResultSaver` hands them over): the decoded radiograph at its own resolution
@@ -179,7 +193,7 @@ class ImageResultWriter:
         )
 
     def __call__(self, prediction: Mapping[str, Any], output_dir: str | Path) -> dict[str, Any]:
-        """Write ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png`` of one image.
+        """Write the files of one image: ``_mask.png``, ``_mask.nii.gz``, ``_cam.png``, ``_overlay.png``, then ``<stem>.json``.
 
         Args:
             prediction: the postprocessed prediction (see the class): ``image_original`` ``(1, H, W)`` in [0, 1],
@@ -190,6 +204,8 @@ class ImageResultWriter:
             The record written as ``<stem>.json`` (without ``outputs``), for :meth:`summary_row`.
         """
         record = self.record(prediction)
+        if "quality" in prediction:
+            record["quality"] = prediction["quality"]
         stem = prediction.get("stem") or Path(record["file"]).stem
         paths = output_paths(output_dir, stem)
         image = torch.as_tensor(self._image(prediction)).detach().cpu().float().numpy()
@@ -199,8 +215,12 @@ class ImageResultWriter:
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
         paths["json"].unlink(missing_ok=True)  # from here until the new JSON lands, the image reads as incomplete
         Image.fromarray((mask > 0).astype(np.uint8) * 255).save(paths["mask"])
+        meta = getattr(self._image(prediction), "meta", {}) or {}
+        write_mask_nifti(mask > 0, paths["mask_nifti"].parent, Path(stem).name, spacing=used_spacing(meta))
         Image.fromarray(np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)).save(paths["cam"])
-        Image.fromarray(render_overlay(image, mask=mask, cam=cam, angles=angles)).save(paths["overlay"])
+        verdict = record.get("quality")
+        overlay = render_overlay(image, mask=mask, cam=cam, angles=angles, verdict=verdict)
+        Image.fromarray(overlay).save(paths["overlay"])
         outputs = {kind: path.name for kind, path in paths.items() if kind != "json"}
         _write_atomically(paths["json"], json.dumps({**record, "outputs": outputs}, indent=2) + "\n")  # last
         return record
@@ -208,6 +228,7 @@ class ImageResultWriter:
     def summary_row(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The ``summary.csv`` row of a successful image."""
         spacing = record.get("pixel_spacing_mm") or [None, None]
+        quality = record.get("quality") or {}
         return {
             "name": record["name"],
             "file": record["file"],
@@ -215,6 +236,8 @@ class ImageResultWriter:
             **{name: f"{record['angles_deg'][name]:.4f}" for name in ANGLE_NAMES},
             "curve_type": record["curve_type"],
             "severity": record["severity"],
+            "verdict": quality.get("verdict", ""),
+            "reasons": ";".join(reason["check"] for reason in quality.get("reasons", [])),
             "height": record["image_size"]["height"],
             "width": record["image_size"]["width"],
             "pixel_spacing_row_mm": spacing[0],

@@ -5,14 +5,17 @@ monailabel's :class:`~monailabel.tasks.infer.bundle.BundleInferTask` loads this 
 ``spatial_shape``, the bundle's ``preprocessing``, ``inferer`` and ``postprocessing``), but it reads its labels from the
 output's ``channel_def``, which lists all six channels of the one-tensor output (background, spine, cam, angle1..3),
 and it resizes the raw six-channel output back to the image with its own ``Restored``. :class:`Seg4RegInferTask`
-keeps the loading and the bundle's transforms and fixes those two points:
+keeps the loading and the bundle's transforms and fixes three points:
 
 - labels: ``{"spine": 1}``, the only label an annotator edits;
 - after the bundle's ``postprocessing`` (which already maps the mask back to the original resolution: MONAI's
   ``Invertd`` undoes the aspect-preserving resize-and-pad from the image's transform trace, which a plain resize
   would get wrong), :class:`MonaiLabelResultd` makes the mask the label
   MONAI Label writes and puts the bundle's per-image JSON record (angles, their meaning, curve type, size, model
-  version) under ``result``, which MONAI Label returns as the result JSON.
+  version) under ``result``, which MONAI Label returns as the result JSON;
+- the label file: a lossless PNG of the radiograph's height and width by default
+  (:mod:`scripts.monailabel.label_file`); another ``result_extension`` goes through monailabel's writer with the mask
+  in MONAI's ``(W, H)`` order, which that writer expects.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import numpy as np
 from monai.bundle import ConfigParser
 from monai.transforms import MapTransform
 from monailabel.tasks.infer.bundle import BundleInferTask
+from monailabel.utils.others.generic import strtobool
 
 from scripts.inference.predictor import original_size_of
 from scripts.inference.writers import result_record
+from scripts.monailabel.label_file import LOSSLESS_EXTENSIONS, to_monai_order, write_png_label
 
 __all__ = ["SPINE_LABELS", "MonaiLabelResultd", "Seg4RegInferTask"]
 
@@ -98,13 +103,23 @@ class Seg4RegInferTask(BundleInferTask):
         overlays: overlays read after ``inference.yaml``, as file names under ``configs/`` or paths; none is needed
             for the network, which is built from ``models/network.json``, the settings training wrote beside
             ``models/model.pt``.
+        label_extension: the label file's extension when a request names none (``result_extension``): ``.png``,
+            lossless, whatever the radiograph's format (monailabel would take the input's, a lossy ``.jpg``).
         kwargs: passed to ``BundleInferTask`` (``type``, ``pre_filter``, ...).
 
     Raises:
         FileNotFoundError: naming an overlay that does not exist.
     """
 
-    def __init__(self, path: str, conf: dict[str, str], overlays: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        path: str,
+        conf: dict[str, str],
+        overlays: Sequence[str] = (),
+        label_extension: str = ".png",
+        **kwargs: Any,
+    ) -> None:
+        self.label_extension = label_extension
         configs = Path(path) / "configs"
         self.overlay_files = []
         for overlay in overlays:
@@ -136,3 +151,21 @@ class Seg4RegInferTask(BundleInferTask):
             )
         )
         return post
+
+    def writer(self, data: dict[str, Any], extension: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+        """Write the label ``(H, W)`` so that it has the radiograph's height and width; return it with the JSON.
+
+        ``.png`` (the default): written here, 8-bit, lossless. Another ``result_extension``: monailabel's writer, given
+        the mask in MONAI's ``(W, H)`` order. ``result_write_to_file: false``: the ``(H, W)`` array itself.
+
+        Returns:
+            ``(label file path or array, result JSON)``, as monailabel's ``InferTask.writer``.
+        """
+        extension = extension or data.get("result_extension") or self.label_extension
+        result = data.get(self.output_json_key, {})
+        if not strtobool(data.get("result_write_to_file", True)):
+            return np.asarray(data[self.output_label_key], dtype=np.uint8), result
+        if extension.lower() in LOSSLESS_EXTENSIONS:
+            return str(write_png_label(data[self.output_label_key])), result
+        data[self.output_label_key] = to_monai_order(data[self.output_label_key])
+        return super().writer(data, extension=extension, dtype=dtype)

@@ -13,8 +13,12 @@ monailabel's :class:`~monailabel.tasks.train.bundle.BundleTrainTask` expects one
 - copies the stage's best model to ``models/model.pt`` afterwards, where the inference task reads it. Stage (a)
   trains N_S only, so that file keeps the regressor N_R it started from: masks improve, angles come from the same N_R.
 
+Small label sets: the batch size is the configured one or the number of training pairs, whichever is smaller (so
+``drop_last`` never empties an epoch); when ``val_split`` leaves no image to validate on, one training pair is held out;
+with fewer than :data:`MIN_LABELLED` labelled images the request fails with a message saying so.
+
 Only one device: MONAI Label's multi-GPU route (``torchrun`` on ``multi_gpu_train.json``) does not apply to the stage
-configs; send ``multi_gpu: false``.
+configs, so ``multi_gpu`` defaults to false (in the options the task advertises and in a request that omits it).
 """
 
 from __future__ import annotations
@@ -31,12 +35,34 @@ from scripts.engines.checkpoint_files import copy_atomically
 from scripts.engines.checkpoints import BEST_NAME, read_done
 from scripts.networks.definition import RECORD_NAME
 
-__all__ = ["STAGE_CONFIGS", "Seg4RegSegmentationTrainTask", "SegmentationStageConstants", "publish_best_model"]
+__all__ = [
+    "MIN_LABELLED",
+    "STAGE_CONFIGS",
+    "Seg4RegSegmentationTrainTask",
+    "SegmentationStageConstants",
+    "publish_best_model",
+    "small_set_batch_size",
+]
 
 logger = logging.getLogger(__name__)
 
 STAGE_CONFIGS: tuple[str, str] = ("train.yaml", "stage_a.yaml")
 """The configs (under ``configs/``) of the stage MONAI Label trains, before any recipe overlay."""
+
+MIN_LABELLED = 2
+"""Labelled images a training request needs: one to train on, one to choose the best epoch by validation Dice."""
+
+
+def small_set_batch_size(batch_size: int, n_train: int) -> int:
+    """The batch size for ``n_train`` training pairs: ``batch_size``, or ``n_train`` when fewer (``drop_last`` then
+    still leaves one full batch per epoch).
+
+    Raises:
+        ValueError: when ``n_train`` < 1 or ``batch_size`` < 1.
+    """
+    if n_train < 1 or batch_size < 1:
+        raise ValueError(f"need at least one training pair and a batch size >= 1, got {n_train} and {batch_size}")
+    return min(int(batch_size), int(n_train))
 
 
 class SegmentationStageConstants(BundleConstants):
@@ -123,12 +149,36 @@ class Seg4RegSegmentationTrainTask(BundleTrainTask):
                 f"val_split must be > 0, got {request.get('val_split')!r}: stage (a) keeps its best model by the "
                 "validation Dice, so some annotated images must be held out."
             )
-        return super()._partition_datalist(datalist, request, shuffle)
+        if len(datalist) < MIN_LABELLED:
+            raise ValueError(
+                f"stage (a) needs at least {MIN_LABELLED} labelled images (1 to train on, 1 to validate), the "
+                f"datastore has {len(datalist)}: label {MIN_LABELLED - len(datalist)} more."
+            )
+        train, val = super()._partition_datalist(datalist, request, shuffle)
+        if not val:  # a val_split too small for this few images: hold one out rather than validate on nothing
+            train, val = list(train[:-1]), list(train[-1:])
+            logger.info(
+                "val_split %s left no validation image: holding out 1 of %d",
+                request.get("val_split", 0.2),
+                len(train) + 1,
+            )
+        return train, val
+
+    def config(self) -> dict[str, Any]:
+        """The options MONAI Label shows for a train request; ``multi_gpu`` off (see the module docstring)."""
+        return {**super().config(), "multi_gpu": False}
+
+    def __call__(self, request: dict, datastore: Any) -> dict:
+        """Train stage (a) on the datastore's labelled images; ``multi_gpu`` is false unless the request says so."""
+        return super().__call__({"multi_gpu": False, **request}, datastore)
 
     def _update_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         pairs = "scripts.monailabel.pairs.pair_preprocessing"
+        n_train = len(overrides.get(self.const.key_train_dataset_data()) or [])
+        batch_size = small_set_batch_size(self.bundle_config.get_parsed_content("batch_size"), n_train)
         overrides.update(
             {
+                "batch_size": batch_size,
                 "dataset_root": "MONAI Label datastore",  # recorded with the run; no dataset folder is read
                 "overwrite": True,  # every training request retrains the stage in its folder
                 "train#preprocessing": {

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -28,6 +29,7 @@ def render_overlay(
     true_mask: np.ndarray | None = None,
     true_angles: Sequence[float] | None = None,
     alpha: float = 0.35,
+    verdict: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """Blend a radiograph with its predicted mask, CAM and angles.
 
@@ -39,6 +41,8 @@ def render_overlay(
         true_mask: (H, W) ground-truth mask, outlined in green.
         true_angles: the three true angles, written under the predicted ones.
         alpha: opacity of the mask tint and of the CAM.
+        verdict: the quality verdict (:mod:`scripts.inference.quality`): ``review`` is written in red under the
+            angles with its reasons, ``ok`` in green.
 
     Returns:
         (H, W, 3) uint8 RGB picture.
@@ -63,21 +67,30 @@ def render_overlay(
         lines.append("pred " + " / ".join(f"{a:.1f}" for a in angles))
     if true_angles is not None:
         lines.append("true " + " / ".join(f"{a:.1f}" for a in true_angles))
+    colours = [(255, 255, 0)] * len(lines)
+    if verdict is not None:
+        checks = [reason["check"] for reason in verdict.get("reasons", [])]
+        review = verdict.get("verdict") == "review"
+        lines.append("REVIEW: " + ", ".join(checks) if review else "quality ok")
+        colours.append((255, 64, 64) if review else (64, 255, 64))
     if lines:
-        picture = _caption(picture, lines)
+        picture = _caption(picture, lines, colours)
     return picture
 
 
-def _caption(picture: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    """Write ``lines`` top left, yellow on a black box, in a font scaled to the picture (a 28th of its width)."""
+def _caption(
+    picture: np.ndarray, lines: Sequence[str], colours: Sequence[tuple[int, int, int]] | None = None
+) -> np.ndarray:
+    """Write ``lines`` top left on black boxes (yellow unless ``colours`` says), font a 28th of the width."""
     size = max(10, round(picture.shape[1] / 28))
     font = ImageFont.load_default(size=size)
     canvas = Image.fromarray(picture)
     draw = ImageDraw.Draw(canvas)
     margin = max(2, size // 4)
-    for row, text in enumerate(lines):
+    colours = colours or [(255, 255, 0)] * len(lines)
+    for row, (text, colour) in enumerate(zip(lines, colours, strict=True)):
         xy = (margin * 2, margin * 2 + row * (size + margin * 2))
         left, top, right, bottom = draw.textbbox(xy, text, font=font)
         draw.rectangle((left - margin, top - margin, right + margin, bottom + margin), fill=(0, 0, 0))
-        draw.text(xy, text, fill=(255, 255, 0), font=font)
+        draw.text(xy, text, fill=colour, font=font)
     return np.asarray(canvas)
