@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import nn
 
-from scripts.engines.checkpoint_files import epoch_checkpoints, load_checkpoint_file
+from scripts.engines.checkpoint_files import checkpoint_damage, damaged_error, epoch_checkpoints, load_checkpoint_file
 from scripts.engines.distributed import on_main_process
 from scripts.flags import as_flag
 from scripts.networks.definition import write_settings
@@ -63,7 +63,7 @@ def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -
     Raises:
         FileNotFoundError: naming the missing file and the stage to run first.
         scripts.engines.checkpoint_files.DamagedCheckpointError: a ValueError naming the file when it is truncated
-            or corrupted.
+            or corrupted (bytes changed in place included: every member's checksum is verified before loading).
         ValueError: when the file does not hold weights of this network.
     """
     if not path:
@@ -75,6 +75,10 @@ def load_weights(network: nn.Module, path: str | Path | None, stage: str = "") -
             "train the previous stage first (bundle/configs/train.yaml runs the stages in order)."
         )
     advice = "train the stage that writes it again, or restore an intact copy"
+    # every member's CRC-32 first: torch does not check them, and a byte changed inside a tensor would load silently
+    reason = checkpoint_damage(path)
+    if reason is not None:
+        raise damaged_error(path, reason, advice)
     checkpoint = load_checkpoint_file(path, map_location="cpu", weights_only=True, advice=advice)
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
     try:

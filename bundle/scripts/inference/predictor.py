@@ -25,7 +25,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from torch import nn
 
-from scripts.engines.checkpoint_files import DamagedCheckpointError, checkpoint_damage, damaged_error
+from scripts.engines.checkpoint_files import DamagedCheckpointError
 from scripts.engines.checkpoints import load_weights
 from scripts.networks.definition import RECORD_NAME
 from scripts.networks.seg4reg import split_output
@@ -65,9 +65,6 @@ def load_checkpoint(network: nn.Module, path: str | Path) -> nn.Module:
             f"checkpoint {path} does not exist: train the bundle first (configs/train.yaml writes models/model.pt), "
             "or give --ckpt_dir the folder that holds model.pt."
         )
-    reason = checkpoint_damage(path)
-    if reason is not None:
-        raise damaged_error(path, reason, "copy it again from where it was trained, or retrain")
     try:
         load_weights(network, path, stage="inference")
     except DamagedCheckpointError:
