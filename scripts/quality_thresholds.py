@@ -4,7 +4,7 @@
     python scripts/quality_thresholds.py <boostnet_labeldata> [--split training] [--margin 1.5]
 
 For every image of the split it measures what :mod:`scripts.inference.quality` checks (image aspect, intensity spread,
-white fraction; the true mask's area, extent, width and largest gap, the mask rendered from the landmarks at a quarter
+roughness, white fraction; the true mask's area, extent, width and largest gap, the mask rendered from the landmarks at a quarter
 of the image size, which keeps these fractions), prints their distribution (min, 0.5th, 50th, 99.5th percentile, max)
 and proposes limits: the 0.5th percentile divided by ``margin`` and the 99.5th multiplied by it, so a real radiograph
 rarely trips them while a turned, blank or non-spine image does. The white fraction gets a floor of
@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))
 from scripts.data.aasce import DatasetError, load_datalist
 from scripts.data.loading import read_grayscale
 from scripts.data.spine_mask import render_spine_mask
-from scripts.inference.quality import mask_statistics
+from scripts.inference.quality import image_roughness, mask_statistics
 
 WHITE_FLOOR = 0.05
-STATISTICS = ("aspect", "image_std", "white_fraction", "area", "extent", "width", "gap")
+STATISTICS = ("aspect", "image_std", "roughness", "white_fraction", "area", "extent", "width", "gap")
 
 
 def measure(record: dict) -> dict[str, float]:
@@ -41,6 +41,7 @@ def measure(record: dict) -> dict[str, float]:
     return {
         "aspect": height / width,
         "image_std": float(image.std()),
+        "roughness": image_roughness(image),
         "white_fraction": float(np.mean(image >= 0.99)),
         **mask_statistics(mask),
     }
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     print("quality:")
     print(f"  min_aspect: {low['aspect']:.3f}")
     print(f"  min_image_std: {low['image_std']:.4f}")
+    print(f"  max_roughness: {high['roughness']:.4f}")
     print(f"  max_white_fraction: {max(high['white_fraction'], WHITE_FLOOR):.4f}")
     print(f"  mask_area: [{low['area']:.4f}, {high['area']:.4f}]")
     print(f"  mask_extent: [{low['extent']:.3f}, {min(high['extent'], 1.0):.3f}]")

@@ -25,10 +25,10 @@ LIMITS = yaml.safe_load((CONFIGS / "inference.yaml").read_text())["quality"]
 HEIGHT, WIDTH = 800, 300
 
 
-def _radiograph(seed: int = 0) -> np.ndarray:
-    """A portrait (H, W) image with the spread of a radiograph: smooth noise in [0.1, 0.7]."""
-    rng = np.random.default_rng(seed)
-    return np.clip(0.4 + 0.15 * rng.standard_normal((HEIGHT, WIDTH)), 0.0, 0.95)
+def _radiograph() -> np.ndarray:
+    """A portrait (H, W) image with a radiograph's smooth shading: slow waves in [0.1, 0.7]."""
+    rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
+    return 0.4 + 0.3 * np.sin(rows / 60.0) * np.cos(cols / 40.0)
 
 
 def _spine_mask() -> np.ndarray:
@@ -55,9 +55,10 @@ def test_a_plausible_prediction_is_ok() -> None:
         (np.zeros((HEIGHT, WIDTH)), np.zeros((HEIGHT, WIDTH)), ["image_blank", "mask_area"]),  # all black, no spine
         (np.ones((HEIGHT, WIDTH)), np.zeros((HEIGHT, WIDTH)), ["image_blank", "image_saturated", "mask_area"]),
         (_radiograph().T, _spine_mask().T, ["image_landscape", "mask_extent"]),  # turned 90 degrees
+        (np.random.default_rng(0).random((HEIGHT, WIDTH)), _spine_mask(), ["image_texture"]),  # noise, not a spine
     ],
 )
-def test_blank_white_and_rotated_images_are_marked(image, mask, expected) -> None:
+def test_blank_white_rotated_and_noise_images_are_marked(image, mask, expected) -> None:
     result = quality_verdict(image, mask, LIMITS)
     assert result["verdict"] == "review"
     assert _checks(result) == expected
