@@ -1,5 +1,5 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
-"""The files inference writes: four per image and one summary for the folder.
+"""The files inference writes: five per image and one summary for the folder.
 
 For an image ``<stem>`` under ``output_dir``, five files:
 
