@@ -19,9 +19,11 @@ __all__ = ["Seg4RegEvaluator"]
 class Seg4RegEvaluator(SupervisedEvaluator):
     """A ``SupervisedEvaluator`` whose iteration runs the Seg4Reg+ inference path of the stage being validated.
 
-    Each iteration's output holds ``image``, ``label`` (B, 1, H, W), ``pred_seg`` (B, 1, H, W) (the argmax mask),
-    ``angles`` (B, 3) and, with ``regress``, ``pred_angles`` (B, 3), both in degrees: the output keys the metric
-    handlers of :func:`scripts.metrics.registry.validation_metrics` read (the key metric's direction is there too).
+    Each iteration's output holds ``image``, ``label`` (B, 1, H, W) and ``pred_seg`` (B, 1, H, W) (the spine masks:
+    where the argmax is not background), ``angles`` (B, 3) and, with ``regress``, ``pred_angles`` (B, 3), both in
+    degrees; when N_S labels each vertebra also ``labels`` and ``pred_labels`` (B, 1, H, W), the label maps 0..17.
+    These are the output keys the metric handlers of :func:`scripts.metrics.registry.validation_metrics` read (the key
+    metric's direction is there too).
 
     Args:
         device: where to run.
@@ -56,13 +58,16 @@ class Seg4RegEvaluator(SupervisedEvaluator):
                     parts = engine.network.forward_parts(image, use_gate=self.use_gate, regress=self.regress)
             else:
                 parts = engine.network.forward_parts(image, use_gate=self.use_gate, regress=self.regress)
-        output: dict[str, Any] = {
-            Keys.IMAGE: image,
-            "pred_seg": parts["seg"].argmax(dim=1, keepdim=True).float(),
-            "cam": parts.get("cam"),
-        }
+        pred_labels = parts["seg"].argmax(dim=1, keepdim=True).float()
+        output: dict[str, Any] = {Keys.IMAGE: image, "pred_seg": (pred_labels > 0).float(), "cam": parts.get("cam")}
+        vertebrae = parts["seg"].shape[1] > 2
+        if vertebrae:
+            output["pred_labels"] = pred_labels
         if Keys.LABEL in batchdata:
-            output[Keys.LABEL] = torch.as_tensor(batchdata[Keys.LABEL]).to(engine.state.device)
+            label = torch.as_tensor(batchdata[Keys.LABEL]).to(engine.state.device)
+            output[Keys.LABEL] = (label > 0).float()
+            if vertebrae:
+                output["labels"] = label
         if "angles" in batchdata:
             output["angles"] = torch.as_tensor(batchdata["angles"]).to(engine.state.device).float()
         if self.regress:

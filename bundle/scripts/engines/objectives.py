@@ -25,7 +25,7 @@ from torch import nn
 from scripts.losses.ar_loss import ARLoss
 from scripts.losses.seg_loss import SegmentationLoss
 from scripts.losses.smape_loss import SMAPELoss
-from scripts.networks.seg4reg import Seg4RegPlus
+from scripts.networks.seg4reg import Seg4RegPlus, spine_probability
 from scripts.networks.siamese import SiameseAR
 
 __all__ = [
@@ -80,7 +80,8 @@ class StageObjective(nn.Module):
 
         Args:
             image: ``(B, 1, H, W)``.
-            label: spine mask ``(B, 1, H, W)`` with values 0 and 1.
+            label: ``(B, 1, H, W)``: the spine mask (0, 1), or the vertebra label map (0, 1 = T1 .. 17 = L5) of an
+                N_S that segments each vertebra.
             angles: Cobb angles in degrees ``(B, 3)``.
 
         Returns:
@@ -148,7 +149,7 @@ class RegressionObjective(StageObjective):
         if self.siamese is None:
             prediction = self.model.regress(image, seg).scaled_angles
             return {"loss": self.loss(prediction, target)}
-        out = self.siamese(image, seg[:, 1:])
+        out = self.siamese(image, spine_probability(seg))
         terms = self.loss.terms(out.scaled_angles_a, out.scaled_angles_b, out.cam_a, out.cam_b, target)
         return {"loss": self.loss.total(terms), **{name: value.detach() for name, value in terms.items()}}
 
@@ -187,7 +188,8 @@ class ConsistencyObjective(StageObjective):
 
     def forward(self, image: torch.Tensor, label: torch.Tensor, angles: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            truth = torch.cat([1 - label, label], dim=1).float()
+            spine = (label > 0).float()  # the spine of a vertebra label map too
+            truth = torch.cat([1 - spine, spine], dim=1)
             target = self.model.regress(image, truth).scaled_angles
         logits = self.model.gated_segment(image)[0] if self.model.use_roie else self.model.segment(image)
         prediction = self.model.regress(image, torch.softmax(logits, dim=1)).scaled_angles

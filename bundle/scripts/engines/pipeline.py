@@ -29,7 +29,7 @@ from scripts.engines.checkpoint_files import copy_atomically
 from scripts.engines.checkpoints import BEST_NAME, RUN_NAME, StageFinishedError, read_done
 from scripts.engines.distributed import is_main_process
 from scripts.flags import as_flag
-from scripts.metrics.registry import table_columns
+from scripts.metrics.registry import VERTEBRAE, table_columns
 from scripts.networks.definition import RECORD_NAME
 
 __all__ = ["PIPELINE_IDS", "STAGES", "changed_ids", "format_results", "run_stages", "stage_overrides"]
@@ -56,7 +56,15 @@ def format_results(results: Mapping[str, Mapping[str, Any]]) -> str:
     When the stages recorded it, a last row gives the mean predictor's scores on the same validation set (every image
     predicted as the training mean angles), the floor a model must beat.
     """
-    columns = table_columns()  # every metric of the registry, its titles and order
+    baseline = next((r["mean_predictor"] for r in reversed(list(results.values())) if r.get("mean_predictor")), None)
+    recorded = [record.get("metrics", {}) for record in results.values()] + [baseline or {}]
+    # every metric of the registry, its titles and order; the vertebra Dice only where an N_S labels vertebrae
+    vertebrae = {key for key, _ in table_columns(VERTEBRAE)}
+    columns = [
+        (key, title)
+        for key, title in table_columns()
+        if key not in vertebrae or any(key in metrics for metrics in recorded)
+    ]
     header = "| stage | " + " | ".join(title for _, title in columns) + " | best epoch | minutes |"
     lines = [header, "|" + "---|" * (len(columns) + 3)]
 
@@ -67,7 +75,6 @@ def format_results(results: Mapping[str, Mapping[str, Any]]) -> str:
     for stage, record in results.items():
         minutes = f"{record['seconds'] / 60:.1f}" if record.get("seconds") is not None else "-"
         lines.append(row(stage, record.get("metrics", {}), record.get("best_epoch", "-"), minutes))
-    baseline = next((r["mean_predictor"] for r in reversed(list(results.values())) if r.get("mean_predictor")), None)
     if baseline:
         lines.append(row("mean predictor", baseline, "-", "-"))
     return "\n".join(lines)

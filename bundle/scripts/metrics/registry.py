@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.handlers import IgniteMetricHandler, from_engine
+from monai.handlers import IgniteMetricHandler, MeanDice, from_engine
 
 from scripts.handlers import metric_handlers
 
@@ -32,6 +32,7 @@ __all__ = [
     "ANGLES",
     "METRICS",
     "SEGMENTATION",
+    "VERTEBRAE",
     "MetricSpec",
     "by_id",
     "lower_is_better",
@@ -46,6 +47,8 @@ __all__ = [
 
 ANGLES = "angles"
 SEGMENTATION = "segmentation"
+VERTEBRAE = "vertebrae"
+_NUM_VERTEBRA_CLASSES = 18  # background, T1 .. L5
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,9 @@ class MetricSpec:
     Attributes:
         name: key in ``metrics.json`` (``mae_angle<k>`` sit under ``mae_per_angle``, see ``json_path``).
         val_id: key in ``engine.state.metrics`` and in the stage records (``val_<...>``).
-        kind: :data:`ANGLES` (degrees, from ``pred_angles`` / ``angles``) or :data:`SEGMENTATION` (fractions, from
-            ``pred_seg`` / ``label``).
+        kind: :data:`ANGLES` (degrees, from ``pred_angles`` / ``angles``), :data:`SEGMENTATION` (fractions, from the
+            spine masks ``pred_seg`` / ``label``) or :data:`VERTEBRAE` (fractions, from the vertebra label maps
+            ``pred_labels`` / ``labels`` of an N_S that segments each vertebra).
         title: column title in the stage table and the paper-style tables.
         lower_is_better: True for errors (SMAPE, MAE), False for overlap scores.
         handler: the Ignite handler class of :mod:`scripts.handlers.metric_handlers`.
@@ -80,7 +84,9 @@ class MetricSpec:
     @property
     def output_keys(self) -> tuple[str, str]:
         """``(prediction, label)`` keys of the evaluator's output that the handler reads."""
-        return ("pred_angles", "angles") if self.kind == ANGLES else ("pred_seg", "label")
+        return {ANGLES: ("pred_angles", "angles"), SEGMENTATION: ("pred_seg", "label")}.get(
+            self.kind, ("pred_labels", "labels")
+        )
 
 
 def _angle(name: str, title: str, handler: type, csv_column: str | None, **args: Any) -> MetricSpec:
@@ -104,6 +110,17 @@ METRICS: tuple[MetricSpec, ...] = (
     _seg("pixel_accuracy", "val_accuracy", "AC", metric_handlers.PixelAccuracy),
     _seg("sensitivity", "val_sensitivity", "SE", metric_handlers.Sensitivity),
     _seg("specificity", "val_specificity", "SP", metric_handlers.Specificity),
+    # MONAI's own Dice over the 17 vertebra classes (a class absent from the truth is left out of the image's mean)
+    MetricSpec(
+        "vertebra_dice",
+        "val_vertebra_dice",
+        VERTEBRAE,
+        "Dice (vert)",
+        False,
+        MeanDice,
+        {"num_classes": _NUM_VERTEBRA_CLASSES, "include_background": False},
+        ("vertebra_dice",),
+    ),
 )
 _BY_ID = {spec.val_id: spec for spec in METRICS}
 
@@ -131,12 +148,13 @@ def metric_comparator(name: str) -> Callable[[float, float], bool]:
     return lambda current, best: current > best
 
 
-def validation_handlers(regress: bool = True) -> dict[str, IgniteMetricHandler]:
+def validation_handlers(regress: bool = True, vertebrae: bool = False) -> dict[str, IgniteMetricHandler]:
     """A fresh Ignite handler for every metric, keyed by validation id, reading the evaluator's output.
 
     Args:
         regress: whether the model predicts angles; without (stage a, whose N_R is untrained) only the segmentation
             metrics are built.
+        vertebrae: whether N_S labels each vertebra; with it the per-vertebra Dice is built too.
 
     Returns:
         ``{val_id: handler}`` in :data:`METRICS` order, each with ``from_engine([prediction, label])`` and per-image
@@ -145,16 +163,19 @@ def validation_handlers(regress: bool = True) -> dict[str, IgniteMetricHandler]:
     return {
         spec.val_id: spec.handler(**spec.handler_args, output_transform=from_engine(list(spec.output_keys)))
         for spec in METRICS
-        if regress or spec.kind != ANGLES
+        if (regress or spec.kind != ANGLES) and (vertebrae or spec.kind != VERTEBRAE)
     }
 
 
-def validation_metrics(key: str, regress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def validation_metrics(
+    key: str, regress: bool = True, vertebrae: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The handlers split as a MONAI evaluator takes them: ``key_val_metric`` and ``additional_metrics``.
 
     Args:
         key: the key metric's validation id (``key_metric_name``).
         regress: whether the model predicts angles (:func:`validation_handlers`).
+        vertebrae: whether N_S labels each vertebra (:func:`validation_handlers`).
 
     Returns:
         ``({key: handler}, {other id: handler})``.
@@ -162,7 +183,7 @@ def validation_metrics(key: str, regress: bool = True) -> tuple[dict[str, Any], 
     Raises:
         ValueError: if ``key`` is unknown, or an angle metric of a model that does not regress.
     """
-    handlers = validation_handlers(regress)
+    handlers = validation_handlers(regress, vertebrae)
     if key not in handlers:
         raise ValueError(f"key metric {key!r} is not available here; choose one of {sorted(handlers)}.")
     return {key: handlers.pop(key)}, handlers

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from scripts.data.cobb import NUM_VERTEBRAE
 from scripts.networks.cam_regressor import CAMRegressor
 from scripts.networks.pspnet import PSPNet
 from scripts.networks.seg4reg import Seg4RegPlus
@@ -30,6 +31,7 @@ __all__ = [
     "RECORD_NAME",
     "build_seg4reg",
     "default_settings",
+    "num_classes",
     "read_settings",
     "serving_settings",
     "write_settings",
@@ -50,15 +52,24 @@ NETWORK_SETTINGS: tuple[str, ...] = (
     "regressor_backbone",
     "regressor_input",
     "roie",
+    "segment_vertebrae",
 )
 """Every setting that shapes the network's weights or its input; ``network.json`` holds exactly these."""
 
+# settings added after models were first recorded: a record without one was trained with this value
+LATER_SETTINGS: dict[str, Any] = {"segment_vertebrae": False}
+
 RECORD_NAME = "network.json"
-NUM_CLASSES = 2  # background, spine
 SEGMENTER_DROPOUT = 0.1  # channel dropout before N_S's classifier (inactive in eval mode)
 
 
+def num_classes(settings: Mapping[str, Any]) -> int:
+    """N_S's classes: 2 (background, spine) or, with ``segment_vertebrae``, 18 (background, T1 .. L5)."""
+    return NUM_VERTEBRAE + 1 if settings.get("segment_vertebrae", False) else 2
+
+
 def _check_settings(settings: Mapping[str, Any], source: str) -> dict[str, Any]:
+    settings = {**LATER_SETTINGS, **settings}
     missing = [name for name in NETWORK_SETTINGS if name not in settings]
     unknown = sorted(set(settings) - set(NETWORK_SETTINGS))
     if missing or unknown:
@@ -76,7 +87,8 @@ def build_seg4reg(
     segmenter_pretrained: str | Path | None = None,
     regressor_pretrained: str | Path | None = None,
 ) -> Seg4RegPlus:
-    """Build Seg4Reg+ from its settings: ``(B, 1, H, W) -> (B, 6, H, W)`` (see :mod:`scripts.networks.seg4reg`).
+    """Build Seg4Reg+ from its settings: ``(B, 1, H, W) -> (B, K + 4, H, W)`` (see :mod:`scripts.networks.seg4reg`),
+    K = :func:`num_classes` (2, or 18 with ``segment_vertebrae``).
 
     Args:
         settings: a value for each name of :data:`NETWORK_SETTINGS` (``spatial_size`` is the input size the weights
@@ -93,7 +105,7 @@ def build_seg4reg(
     s = _check_settings(settings, "build_seg4reg")
     segmenter = PSPNet(
         in_channels=1,
-        out_channels=NUM_CLASSES,
+        out_channels=num_classes(s),
         backbone=s["segmenter_backbone"],
         depth=s["segmenter_depth"],
         output_stride=s["segmenter_output_stride"],

@@ -2,12 +2,13 @@
 """Seg4Reg+ inference network: segmentation, CAM-gated segmentation, and Cobb angle regression in one forward pass.
 
 Output contract of :class:`Seg4RegPlus` (one tensor, so that ``verify_net_in_out``, TorchScript export and MONAI
-Deploy, which post-processes only the first output, all see everything), for ``K`` segmentation classes (K = 2):
+Deploy, which post-processes only the first output, all see everything), for ``K`` segmentation classes (K = 2, or
+18 when N_S labels each vertebra):
 
 =============  ====================================================================================
 channels       content
 =============  ====================================================================================
-0 .. K-1       segmentation probabilities (softmax): background, spine
+0 .. K-1       segmentation probabilities (softmax): background, spine (or background, T1 .. L5)
 K              CAM: mean of the three angle maps of the final regressor pass, in [0, 1], upsampled
 K+1 .. K+3     the three Cobb angles in degrees (columns of angles.csv), each a constant plane
 =============  ====================================================================================
@@ -25,9 +26,18 @@ from torch import nn
 from scripts.networks.cam_regressor import CAMRegressor, RegressorOutput
 from scripts.networks.pspnet import PSPNet
 
-__all__ = ["REGRESSOR_INPUTS", "Seg4RegPlus", "split_output"]
+__all__ = ["REGRESSOR_INPUTS", "Seg4RegPlus", "spine_probability", "split_output"]
 
 REGRESSOR_INPUTS = ("image", "segmentation", "both")
+
+
+def spine_probability(seg_prob: torch.Tensor) -> torch.Tensor:
+    """The spine's probability: the sum of every class but background, ``(B, K, H, W) -> (B, 1, H, W)``.
+
+    With K = 2 this is the spine channel itself; with the 17 vertebra classes it is their union, so N_R and the ROIE
+    path see the same one-channel spine map whichever N_S produced it.
+    """
+    return seg_prob[:, 1:].sum(dim=1, keepdim=True)
 
 
 def split_output(output: torch.Tensor, num_seg_channels: int = 2) -> dict[str, torch.Tensor]:
@@ -66,7 +76,8 @@ class Seg4RegPlus(nn.Module):
         angles, cam = N_R(input(x, s)) * angle_scale
 
     Without the gate (ablation) the second segmentation pass is skipped. ``input(x, s)`` is ``x``, the spine
-    probability channels ``s[:, 1:]``, or their concatenation, following ``regressor_input`` (Table 1's rows).
+    probability (:func:`spine_probability`: the union of the foreground classes), or their concatenation, following
+    ``regressor_input`` (Table 1's rows).
 
     Args:
         segmenter: the segmentation network N_S.
@@ -102,11 +113,10 @@ class Seg4RegPlus(nn.Module):
             raise ValueError(f"regressor_input must be one of {REGRESSOR_INPUTS}, got {regressor_input!r}.")
         if isinstance(angle_scale, bool) or not isinstance(angle_scale, int | float) or not angle_scale > 0:
             raise ValueError(f"angle_scale must be a number > 0, got {angle_scale!r}.")
-        seg_channels = segmenter.out_channels - 1
         expected = {
             "image": segmenter.in_channels,
-            "segmentation": seg_channels,
-            "both": segmenter.in_channels + seg_channels,
+            "segmentation": 1,
+            "both": segmenter.in_channels + 1,
         }[regressor_input]
         if regressor.in_channels != expected:
             raise ValueError(
@@ -123,8 +133,8 @@ class Seg4RegPlus(nn.Module):
         self.out_channels: int = segmenter.out_channels + 4
 
     def regression_input(self, x: torch.Tensor, seg_prob: torch.Tensor) -> torch.Tensor:
-        """What N_R sees: ``x``, the spine channels ``seg_prob[:, 1:]``, or both, following ``regressor_input``."""
-        spine = seg_prob[:, 1:]
+        """What N_R sees: ``x``, the spine probability (the foreground classes' sum), or both (``regressor_input``)."""
+        spine = spine_probability(seg_prob)
         if self.regressor_input == "image":
             return x
         if self.regressor_input == "segmentation":
