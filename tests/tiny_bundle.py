@@ -33,6 +33,7 @@ __all__ = [
     "recipe_settings",
     "write_checkpoint",
     "write_tiny_overlay",
+    "write_tiny_training_overlay",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,26 @@ def write_tiny_overlay(folder: Path) -> Path:
     path = Path(folder) / "tiny.yaml"
     lines = [f"network_overrides: {TINY}", *(f"{key}: {value}" for key, value in TINY.items())]
     lines += ["device: \"$torch.device('cpu')\"", "progress_bar: false"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_tiny_training_overlay(folder: Path, *extra_lines: str) -> Path:
+    """Write ``folder/tiny.yaml``, an overlay after train.yaml that shrinks every stage to seconds: the tiny network,
+    12 small phantoms cached in ``folder/cache``, one epoch a stage, on CPU; ``extra_lines`` (YAML) are appended."""
+    path = Path(folder) / "tiny.yaml"
+    lines = [
+        f"cache_dir: '{Path(folder) / 'cache'}'",
+        *(f"{key}: {value}" for key, value in TINY.items()),
+        "num_phantoms: 12",
+        "phantom_scale: 0.25",
+        "num_workers: 0",
+        "batch_size: 4",
+        "progress_bar: false",
+        "epochs: {a: 1, b: 1, c: 1, d: 1, e: 1}",
+        "device: \"$torch.device('cpu')\"",
+        *extra_lines,
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
+from tiny_bundle import write_tiny_training_overlay
 
 from scripts.engines.checkpoints import load_weights
 from scripts.networks.definition import NETWORK_SETTINGS, build_seg4reg, read_settings
@@ -25,17 +26,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An overlay that shrinks every stage to seconds; phantoms cached once for the module."""
-    folder = tmp_path_factory.mktemp("tiny")
-    path = folder / "tiny.yaml"
-    path.write_text(
-        f"cache_dir: '{folder / 'cache'}'\n"
-        "spatial_size: [64, 32]\nsegmenter_depth: 18\nsegmenter_output_stride: 16\npyramid_channels: 8\n"
-        "num_phantoms: 12\nphantom_scale: 0.25\nnum_workers: 0\nbatch_size: 4\nprogress_bar: false\n"
-        "epochs: {a: 1, b: 1, c: 1, d: 1, e: 1}\n"
-        # one random epoch rarely beats the starting model; the hand-over checks below need each stage's own weights
-        "score_starting_model: {a: false, b: false, c: false, d: false, e: false}\n"
+    # one random epoch rarely beats the starting model; the hand-over checks below need each stage's own weights
+    return write_tiny_training_overlay(
+        tmp_path_factory.mktemp("tiny"), "score_starting_model: {a: false, b: false, c: false, d: false, e: false}"
     )
-    return path
 
 
 def _bundle(*args: str, torchrun: int = 0, **env_vars: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
-from tiny_bundle import CONFIGS, META
+from tiny_bundle import CONFIGS, META, write_tiny_training_overlay
 
 from reliability import bundle_command, error_line, snapshot
 
@@ -24,16 +24,7 @@ from reliability import bundle_command, error_line, snapshot
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An overlay that shrinks every stage to seconds (64x32 input, 12 small phantoms cached for the module)."""
-    folder = tmp_path_factory.mktemp("tiny_training")
-    path = folder / "tiny.yaml"
-    path.write_text(
-        f"cache_dir: '{folder / 'cache'}'\n"
-        "spatial_size: [64, 32]\nsegmenter_depth: 18\nsegmenter_output_stride: 16\npyramid_channels: 8\n"
-        "num_phantoms: 12\nphantom_scale: 0.25\nnum_workers: 0\nbatch_size: 4\nprogress_bar: false\n"
-        "epochs: {a: 1, b: 1, c: 1, d: 1, e: 1}\n"
-        "device: \"$torch.device('cpu')\"\n"
-    )
-    return path
+    return write_tiny_training_overlay(tmp_path_factory.mktemp("tiny_training"))
 
 
 def _workflow(tiny: Path, files: list[Path], run_id: str, tmp_path: Path, **overrides: object) -> ConfigWorkflow:

@@ -14,6 +14,14 @@ its handlers write:
   means over images of ``jaccard``, ``dice``, ``pixel_accuracy``, ``sensitivity``, ``specificity`` (fractions in
   [0, 1]), plus what was evaluated (split, fold, number of images, checkpoint, model version, segmentation resolution).
 
+**A vertebra-level N_S** (18 classes) adds, from the geometry inference measures (:mod:`scripts.inference.geometry`):
+the Dice over T1..L5 (``vertebra_dice``, at the network's input size, and ``vertebra_dice_per_level``), per-image
+geometric angles, end vertebrae and landmark error in ``per_image.csv``, and ``metrics.json``'s ``geometry``
+(:func:`geometry_summary`): how often the rule could run, the geometric angles' SMAPE and MAE, the end vertebrae's
+agreement with those the rule picks from the true landmarks (exact and within one level), the mean landmark error in
+pixels, and the SMAPE of the combination ``w * geometric + (1 - w) * regressed`` with a ``combination_weight`` fixed
+before any evaluation (0.5 by default; the regressed angles alone where the geometry could not be measured).
+
 **Segmentation resolution** (``seg_resolution``): ``"original"`` (default) scores the mask inference writes, mapped
 back to the image's own size, against the mask rendered from the landmarks at that size: what a user gets, comparable
 between recipes of different input sizes, and without the padding's easy background pixels. ``"network"`` scores the
@@ -41,14 +49,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from scripts.data.aasce import DatasetError, kfold_split, load_datalist, scan_split
+from scripts.data.cobb import cobb_details
 from scripts.data.loading import read_grayscale
 from scripts.data.resize_pad import resize_pad_geometry
-from scripts.data.spine_mask import render_spine_mask
+from scripts.data.spine_mask import render_spine_mask, render_vertebra_labels
 from scripts.flags import as_flag
+from scripts.geometry.vertebrae import VERTEBRA_NAMES
 from scripts.inference.engine import InferenceEvaluator
 from scripts.inference.predictor import original_size_of
 from scripts.inference.runner import refuse_existing
-from scripts.metrics.angles import ANGLE_NAMES
+from scripts.metrics.angles import ANGLE_NAMES, mae, smape
 from scripts.metrics.registry import (
     ANGLES,
     SEGMENTATION,
@@ -65,6 +75,8 @@ __all__ = [
     "SplitEvaluator",
     "evaluation_datalist",
     "format_tables",
+    "geometry_scores",
+    "geometry_summary",
 ]
 
 logger = logging.getLogger(__name__)
@@ -148,7 +160,9 @@ class ScoringTargetsd(Transform):
 
     - ``pred_angles`` and ``angles``: ``(3,)`` predicted and labelled degrees;
     - ``pred_seg`` and ``label``: ``(1, H, W)`` {0, 1} masks, the predicted one and the one rendered from the landmarks,
-      at the original size or at the network's input size (``seg_resolution``, module docstring).
+      at the original size or at the network's input size (``seg_resolution``, module docstring);
+    - from a vertebra-level N_S (``labels_network`` present): ``pred_labels`` and ``labels``, ``(1, h, w)`` label maps
+      0..17 at the network's input size, the predicted one and the one rendered from the landmarks.
 
     Args:
         spatial_size: the network input (h, w), for ``seg_resolution="network"``.
@@ -176,6 +190,10 @@ class ScoringTargetsd(Transform):
             truth = render_spine_mask(geometry.to_output(landmarks), self.spatial_size)
         d["pred_seg"] = pred.float().cpu()
         d[Keys.LABEL] = torch.as_tensor(truth, dtype=torch.float32)[None]
+        if "labels_network" in d:
+            network_points = resize_pad_geometry(size, self.spatial_size).to_output(landmarks)
+            d["pred_labels"] = torch.as_tensor(np.asarray(d["labels_network"]), dtype=torch.float32)[None]
+            d["labels"] = torch.as_tensor(render_vertebra_labels(network_points, self.spatial_size)).float()[None]
         d["pred_angles"] = torch.as_tensor(d["angles"], dtype=torch.float64).cpu()
         d["angles"] = torch.as_tensor(d.pop(_TRUE_ANGLES), dtype=torch.float64).cpu()
         return d
@@ -276,6 +294,8 @@ class EvaluationReport:
         seg_resolution: ``"original"`` or ``"network"``.
         also_written: other outputs of the run (``MetricsSaver``'s folder), refused likewise.
         overwrite: replace existing outputs instead of refusing (strict flag).
+        combination_weight: weight of the geometric angles in the combined answer of a vertebra-level N_S, in [0, 1]
+            (:func:`geometry_summary`); fixed before the evaluation, never fitted on the split it scores.
 
     Raises:
         ValueError: on a flag that is not true/false.
@@ -292,7 +312,11 @@ class EvaluationReport:
         seg_resolution: str = "original",
         also_written: Sequence[str | Path] = (),
         overwrite: bool | str = False,
+        combination_weight: float = 0.5,
     ) -> None:
+        if not 0.0 <= float(combination_weight) <= 1.0:
+            raise ValueError(f"combination_weight must be in [0, 1], got {combination_weight!r}.")
+        self.combination_weight = float(combination_weight)
         self.output_dir = Path(output_dir).expanduser()
         self.dataset_dir = str(dataset_dir or "")
         self.split = split
@@ -304,6 +328,7 @@ class EvaluationReport:
         self.overwrite = as_flag(overwrite, "overwrite")
         self.metrics: dict[str, Any] = {}
         self._rows: list[dict[str, str]] = []
+        self._geometry: list[dict[str, Any]] = []
 
     @property
     def paths(self) -> tuple[Path, Path]:
@@ -317,20 +342,26 @@ class EvaluationReport:
 
     def _refuse(self, _engine: Engine) -> None:
         refuse_existing([*self.paths, *self.also_written], self.overwrite)
-        self._rows = []
+        self._rows, self._geometry = [], []
 
     def _collect(self, engine: Engine) -> None:
         # after decollation: one batch record and one output record per image
         for item, output in zip(engine.state.batch, engine.state.output, strict=True):
             truth = np.asarray(output["angles"], dtype=np.float64).reshape(-1)
             pred = np.asarray(output["pred_angles"], dtype=np.float64).reshape(-1)
-            self._rows.append(
-                {
-                    "name": str(item["name"]),
-                    **{f"true_{n}": f"{v:.4f}" for n, v in zip(ANGLE_NAMES, truth, strict=True)},
-                    **{f"pred_{n}": f"{v:.4f}" for n, v in zip(ANGLE_NAMES, pred, strict=True)},
-                }
-            )
+            row = {
+                "name": str(item["name"]),
+                **{f"true_{n}": f"{v:.4f}" for n, v in zip(ANGLE_NAMES, truth, strict=True)},
+                **{f"pred_{n}": f"{v:.4f}" for n, v in zip(ANGLE_NAMES, pred, strict=True)},
+            }
+            if output.get("geometry") is not None:
+                landmarks = np.asarray(torch.as_tensor(item["landmarks"]).cpu(), dtype=np.float64)
+                height = original_size_of(item[Keys.IMAGE])[0]
+                scores = geometry_scores(output["geometry"], landmarks, height)
+                scores.update(true=truth, regressed=pred)
+                self._geometry.append(scores)
+                row.update(_geometry_columns(scores))
+            self._rows.append(row)
 
     def _write(self, engine: Engine) -> None:
         scores = per_image_values(engine.state.metric_details, len(self._rows))
@@ -346,11 +377,116 @@ class EvaluationReport:
             "checkpoint": self.checkpoint,
             "units": {"smape": "percent", "mae": "degrees", "segmentation": "fraction in [0, 1], mean over images"},
         }
+        if "val_vertebra_dice" in engine.state.metric_details:
+            per_image = np.asarray(torch.as_tensor(engine.state.metric_details["val_vertebra_dice"]).cpu(), float)
+            levels = np.nanmean(per_image.reshape(len(rows), -1), axis=0)
+            self.metrics["vertebra_dice_per_level"] = {
+                n: round(float(v), 4) for n, v in zip(VERTEBRA_NAMES, levels, strict=True)
+            }
+        if self._geometry:
+            self.metrics["geometry"] = geometry_summary(self._geometry, self.combination_weight)
         csv_path, json_path = self.paths
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with csv_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
             writer.writeheader()
             writer.writerows(rows)
         json_path.write_text(json.dumps(self.metrics, indent=2) + "\n")
         logger.info("evaluated %d image(s); %s and %s written", len(rows), csv_path, json_path)
+
+
+def geometry_scores(geometry: Mapping[str, Any], true_landmarks: np.ndarray, image_height: float) -> dict[str, Any]:
+    """One image's geometry against its truth: the geometric angles, the end vertebrae and the landmark error.
+
+    Args:
+        geometry: the image's ``geometry`` (:mod:`scripts.inference.geometry`), in original pixels.
+        true_landmarks: ``(68, 2)`` labelled corners in original pixels.
+        image_height: H of the radiograph (the rule's S-curve test).
+
+    Returns:
+        ``geometric`` ((3,) degrees, or None when not measured), ``ends`` and ``true_ends`` (per angle the names of
+        the upper and lower end vertebra; ``ends`` None when not measured), ``landmark_error_px`` (mean distance over
+        the 68 points, None without estimated landmarks).
+    """
+    truth = cobb_details(true_landmarks, image_height)
+    true_ends = [(VERTEBRA_NAMES[top], VERTEBRA_NAMES[bottom]) for top, bottom in truth.end_vertebrae]
+    angles = geometry.get("angles_deg")
+    curves = geometry.get("curves") or []
+    estimated = geometry.get("landmarks")
+    error = None
+    if estimated is not None:
+        error = float(np.mean(np.linalg.norm(np.asarray(estimated, dtype=np.float64) - true_landmarks, axis=1)))
+    return {
+        "geometric": None if angles is None else np.array([angles[name] for name in ANGLE_NAMES], dtype=np.float64),
+        "ends": [(curve["upper_end"], curve["lower_end"]) for curve in curves] if curves else None,
+        "true_ends": true_ends,
+        "landmark_error_px": error,
+    }
+
+
+def _geometry_columns(scores: Mapping[str, Any]) -> dict[str, str]:
+    """The ``per_image.csv`` columns of :func:`geometry_scores`."""
+    geometric, ends = scores["geometric"], scores["ends"]
+    columns = {f"geometric_{n}": "" if geometric is None else f"{geometric[i]:.4f}" for i, n in enumerate(ANGLE_NAMES)}
+    for index, name in enumerate(ANGLE_NAMES):
+        columns[f"true_ends_{name}"] = "-".join(scores["true_ends"][index])
+        columns[f"ends_{name}"] = "" if ends is None else "-".join(ends[index])
+    error = scores["landmark_error_px"]
+    columns["landmark_error_px"] = "" if error is None else f"{error:.2f}"
+    return columns
+
+
+def geometry_summary(images: Sequence[Mapping[str, Any]], combination_weight: float = 0.5) -> dict[str, Any]:
+    """``metrics.json``'s ``geometry``: the geometric path of a vertebra-level N_S over a split.
+
+    Args:
+        images: per image, :func:`geometry_scores` plus ``true`` and ``regressed`` (3,) degrees.
+        combination_weight: ``w`` of the combined angles ``w * geometric + (1 - w) * regressed``.
+
+    Returns:
+        ``num_images``, ``measured`` (images whose geometry the rule could measure) and, over those,
+        ``smape_geometric`` / ``mae_geometric`` beside ``smape_regressed_same_images`` / ``mae_regressed_same_images``;
+        over every image ``smape_combined`` / ``mae_combined`` (the regressed angles where nothing was measured);
+        ``end_vertebra_exact`` / ``end_vertebra_within_one`` (fractions of the measured images' six end vertebrae
+        that equal the true ones, or lie within one level of them); ``landmark_error_px`` (mean over measured images).
+    """
+    measured = [image for image in images if image["geometric"] is not None]
+    index = {name: i for i, name in enumerate(VERTEBRA_NAMES)}
+    summary: dict[str, Any] = {
+        "num_images": len(images),
+        "measured": len(measured),
+        "combination_weight": combination_weight,
+    }
+    combined = [
+        combination_weight * image["geometric"] + (1 - combination_weight) * np.asarray(image["regressed"])
+        if image["geometric"] is not None
+        else np.asarray(image["regressed"])
+        for image in images
+    ]
+    truths = np.stack([np.asarray(image["true"], dtype=np.float64) for image in images])
+    summary["smape_combined"] = round(smape(np.stack(combined), truths), 4)
+    summary["mae_combined"] = round(mae(np.stack(combined), truths), 4)
+    if not measured:
+        return summary
+    true = np.stack([np.asarray(image["true"], dtype=np.float64) for image in measured])
+    geometric = np.stack([image["geometric"] for image in measured])
+    regressed = np.stack([np.asarray(image["regressed"], dtype=np.float64) for image in measured])
+    gaps = np.array(
+        [
+            abs(index[found] - index[true_end])
+            for image in measured
+            for pair, true_pair in zip(image["ends"], image["true_ends"], strict=True)
+            for found, true_end in zip(pair, true_pair, strict=True)
+        ]
+    )
+    errors = [image["landmark_error_px"] for image in measured if image["landmark_error_px"] is not None]
+    summary.update(
+        smape_geometric=round(smape(geometric, true), 4),
+        mae_geometric=round(mae(geometric, true), 4),
+        smape_regressed_same_images=round(smape(regressed, true), 4),
+        mae_regressed_same_images=round(mae(regressed, true), 4),
+        end_vertebra_exact=round(float(np.mean(gaps == 0)), 4),
+        end_vertebra_within_one=round(float(np.mean(gaps <= 1)), 4),
+        landmark_error_px=round(float(np.mean(errors)), 3) if errors else None,
+    )
+    return summary

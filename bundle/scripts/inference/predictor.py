@@ -132,6 +132,8 @@ class SplitPredictiond(MapTransform):
     - ``d[cam_key]``: ``(1, h, w)`` float32 MetaTensor, the mean class activation map.
     - ``angles``: ``(3,)`` float64 Cobb angles in degrees (angle1 is the largest curve).
     - ``mask_network``: ``(1, h, w)`` float32 {0, 1} mask at the network's input resolution (the argmax).
+    - ``labels_network``: only for an N_S that labels each vertebra (K = 18): ``(h, w)`` uint8 argmax, 0 background
+      and 1 (T1) .. 17 (L5), at the network's input resolution (:mod:`scripts.inference.geometry` measures it).
 
     Nothing here knows the resize-and-pad: MONAI's ``Invertd`` undoes it from the transform trace of the image
     (``configs/inference.yaml``'s ``postprocessing``), and :class:`SpineMaskd` thresholds the result.
@@ -167,7 +169,10 @@ class SplitPredictiond(MapTransform):
             d[self.prob_key] = MetaTensor(parts["seg"][1:].sum(dim=0, keepdim=True))  # every class but background
             d[self.cam_key] = MetaTensor(parts["cam"])
             d["angles"] = parts["angles"].double().numpy()
-            d["mask_network"] = (parts["seg"].argmax(dim=0, keepdim=True) > 0).float()
+            labels = parts["seg"].argmax(dim=0, keepdim=True)
+            d["mask_network"] = (labels > 0).float()
+            if self.num_seg_channels > 2:
+                d["labels_network"] = labels[0].numpy().astype(np.uint8)
         return d
 
 

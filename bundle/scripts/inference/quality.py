@@ -17,6 +17,11 @@ under ``quality``). Each failed check adds a reason ``{"check": <code>, "value":
 - ``flip_disagreement``: the largest difference, in degrees, between the angles of the image and of its mirror image
   above ``max_flip_difference_deg`` (Cobb angles do not change under a horizontal flip; a model that answers
   differently is guessing). Measured when the evaluator runs the mirrored image (``quality_flip_check``).
+- ``geometry_disagreement``: a vertebra-level N_S measured the geometric Cobb angles (:mod:`scripts.inference.geometry`)
+  and the largest difference from the regressed angles is above ``max_geometry_difference_deg``: two independent
+  answers that disagree.
+- ``vertebra_problems``: a vertebra-level N_S could not measure the geometry: a vertebra missing, two merged or out of
+  order (``value`` counts them, ``problems`` names them).
 - ``regressor_training_unknown``: the checkpoint has no training record beside it, so nothing says its regressor N_R
   was trained. A checkpoint whose record says it was not (only stage a ran) is refused outright
   (:func:`regressor_status`).
@@ -57,6 +62,7 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "mask_width": [0.0704, 0.4436],
     "max_mask_gap": 0.0764,
     "max_flip_difference_deg": 15.6,
+    "max_geometry_difference_deg": 15.0,
 }
 """The measured limits (docs/quality.md), for a caller without a config; ``configs/inference.yaml`` repeats them."""
 
@@ -187,6 +193,8 @@ def quality_verdict(
     angles: Sequence[float] | None = None,
     flipped_angles: Sequence[float] | None = None,
     regressor: str = "trained",
+    geometry: Mapping[str, Any] | None = None,
+    agreement: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The verdict of one prediction.
 
@@ -197,6 +205,8 @@ def quality_verdict(
         angles: the predicted angles (degrees); with ``flipped_angles`` (the mirrored image's), the flip check runs.
         flipped_angles: the angles predicted for the mirrored image, or None when it was not run.
         regressor: :func:`regressor_status` of the checkpoint.
+        geometry: the ``geometry`` of a vertebra-level N_S (:mod:`scripts.inference.geometry`), or None.
+        agreement: its ``agreement`` with the regressed angles, or None.
 
     Returns:
         ``{"verdict": "ok" | "review", "reasons": [...], "flip_difference_deg": float | None}``.
@@ -209,6 +219,13 @@ def quality_verdict(
         difference = float(np.max(np.abs(np.asarray(angles, float) - np.asarray(flipped_angles, float))))
         if difference > merged["max_flip_difference_deg"]:
             reasons.append(_reason("flip_disagreement", difference, merged["max_flip_difference_deg"]))
+    if geometry is not None and geometry.get("status") != "measured":
+        blocking = list(geometry.get("blocking_problems") or geometry.get("problems") or [])
+        reasons.append({"check": "vertebra_problems", "value": len(blocking), "limit": 0, "problems": blocking})
+    if agreement is not None and agreement["max_abs_deg"] > merged["max_geometry_difference_deg"]:
+        reasons.append(
+            _reason("geometry_disagreement", agreement["max_abs_deg"], merged["max_geometry_difference_deg"])
+        )
     if regressor != "trained":
         reasons.append({"check": "regressor_training_unknown", "value": None, "limit": None})
     return {
@@ -221,8 +238,8 @@ def quality_verdict(
 class QualityCheckd(MapTransform):
     """Postprocessing step: adds ``quality`` (:func:`quality_verdict`) to one image's record.
 
-    Reads ``image_original`` ``(1, H, W)``, ``mask`` ``(H, W)``, ``angles`` ``(3,)`` and, when the evaluator ran the
-    mirrored image, ``angles_flipped`` ``(3,)``.
+    Reads ``image_original`` ``(1, H, W)``, ``mask`` ``(H, W)``, ``angles`` ``(3,)``, when the evaluator ran the
+    mirrored image ``angles_flipped`` ``(3,)``, and, from a vertebra-level N_S, ``geometry`` and ``agreement``.
 
     Args:
         keys: the original-resolution image key.
@@ -261,5 +278,7 @@ class QualityCheckd(MapTransform):
                 angles=d.get("angles"),
                 flipped_angles=d.get("angles_flipped"),
                 regressor=self.regressor,
+                geometry=d.get("geometry"),
+                agreement=d.get("agreement"),
             )
         return d

@@ -6,12 +6,15 @@ For an image ``<stem>`` under ``output_dir``, five files:
 - ``<stem>.json``: the three angles in degrees (``angle1`` the largest curve; meanings in ``angle_definitions``), the
   curve type and severity (:mod:`scripts.inference.curves`), the image size, the DICOM pixel spacing when the file
   has one, the model version (``metadata.json``), the checkpoint used, and the quality verdict (``quality``: ``ok`` or
-  ``review`` with machine-readable reasons, :mod:`scripts.inference.quality`).
+  ``review`` with machine-readable reasons, :mod:`scripts.inference.quality`); from a vertebra-level N_S also
+  ``geometry`` (the geometric angles, each curve's end vertebrae, apex and region, the 68 estimated landmarks, each
+  vertebra's corners and tilt) and ``agreement`` (regressed minus geometric angles), :mod:`scripts.inference.geometry`.
 - ``<stem>_mask.png``: the spine mask at the original resolution, 8-bit, 0 background and 255 spine.
 - ``<stem>_mask.nii.gz``: the same mask as NIfTI (0/1, the pixel spacing in its header when the DICOM file has one),
   for MONAI Label datastores and 3D Slicer (:mod:`scripts.inference.nifti`).
 - ``<stem>_cam.png``: the mean class activation map at the original resolution, 8-bit, 0..255 for 0..1.
-- ``<stem>_overlay.png``: the radiograph with the mask and CAM blended, the angles and the verdict written on it
+- ``<stem>_overlay.png``: the radiograph with the mask and CAM blended, the angles and the verdict written on it, and,
+  with geometry, the endplate lines of each curve's end vertebrae, their names and the angle between them
   (:func:`scripts.visualize.overlay.render_overlay`).
 
 ``<stem>`` may hold subfolders (``left/a`` for ``<dataset_dir>/left/a.png``): the outputs mirror the folder tree.
@@ -67,6 +70,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     *ANGLE_NAMES,
     "curve_type",
     "severity",
+    *(f"geometric_{name}" for name in ANGLE_NAMES),
+    *(f"end_vertebrae_{name}" for name in ANGLE_NAMES),
     "verdict",
     "reasons",
     "height",
@@ -204,8 +209,9 @@ class ImageResultWriter:
             The record written as ``<stem>.json`` (without ``outputs``), for :meth:`summary_row`.
         """
         record = self.record(prediction)
-        if "quality" in prediction:
-            record["quality"] = prediction["quality"]
+        for key in ("geometry", "agreement", "quality"):
+            if key in prediction:
+                record[key] = prediction[key]
         stem = prediction.get("stem") or Path(record["file"]).stem
         paths = output_paths(output_dir, stem)
         image = torch.as_tensor(self._image(prediction)).detach().cpu().float().numpy()
@@ -219,7 +225,9 @@ class ImageResultWriter:
         write_mask_nifti(mask > 0, paths["mask_nifti"].parent, Path(stem).name, spacing=used_spacing(meta))
         Image.fromarray(np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)).save(paths["cam"])
         verdict = record.get("quality")
-        overlay = render_overlay(image, mask=mask, cam=cam, angles=angles, verdict=verdict)
+        overlay = render_overlay(
+            image, mask=mask, cam=cam, angles=angles, verdict=verdict, geometry=record.get("geometry")
+        )
         Image.fromarray(overlay).save(paths["overlay"])
         outputs = {kind: path.name for kind, path in paths.items() if kind != "json"}
         _write_atomically(paths["json"], json.dumps({**record, "outputs": outputs}, indent=2) + "\n")  # last
@@ -229,6 +237,9 @@ class ImageResultWriter:
         """The ``summary.csv`` row of a successful image."""
         spacing = record.get("pixel_spacing_mm") or [None, None]
         quality = record.get("quality") or {}
+        geometry = record.get("geometry") or {}
+        geometric = geometry.get("angles_deg") or {}
+        curves = geometry.get("curves") or []
         return {
             "name": record["name"],
             "file": record["file"],
@@ -236,6 +247,11 @@ class ImageResultWriter:
             **{name: f"{record['angles_deg'][name]:.4f}" for name in ANGLE_NAMES},
             "curve_type": record["curve_type"],
             "severity": record["severity"],
+            **{f"geometric_{name}": f"{geometric[name]:.4f}" if name in geometric else "" for name in ANGLE_NAMES},
+            **{
+                f"end_vertebrae_{name}": f"{curve['upper_end']}-{curve['lower_end']}" if curve else ""
+                for name, curve in zip(ANGLE_NAMES, curves or [None] * len(ANGLE_NAMES), strict=True)
+            },
             "verdict": quality.get("verdict", ""),
             "reasons": ";".join(reason["check"] for reason in quality.get("reasons", [])),
             "height": record["image_size"]["height"],

@@ -1,5 +1,8 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
-"""A picture a radiologist can read at a glance: the radiograph, the spine mask, the CAM and the three angles."""
+"""A picture a radiologist can read at a glance: the radiograph, the spine mask, the CAM and the three angles, and,
+from a vertebra-level N_S, the Cobb lines as drawn on the film: for each curve the upper endplate of its upper end
+vertebra and the lower endplate of its lower end vertebra, extended to both sides, with the vertebrae's names and the
+angle between the two lines."""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["render_overlay"]
+__all__ = ["CURVE_COLOURS", "cobb_lines", "render_overlay"]
 
 _MASK_RGB = np.array([255.0, 64.0, 64.0])  # predicted spine: red tint
 _LABEL_RGB = np.array([64, 255, 64], dtype=np.uint8)  # true spine outline: green
+CURVE_COLOURS: tuple[tuple[int, int, int], ...] = ((0, 255, 255), (255, 0, 255), (255, 160, 0))  # angle1, 2, 3
+_LINE_EXTENSION = 0.6  # each Cobb line reaches this many vertebra widths beyond the vertebra on both sides
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -30,6 +35,7 @@ def render_overlay(
     true_angles: Sequence[float] | None = None,
     alpha: float = 0.35,
     verdict: Mapping[str, Any] | None = None,
+    geometry: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """Blend a radiograph with its predicted mask, CAM and angles.
 
@@ -62,6 +68,8 @@ def render_overlay(
     picture = np.clip(rgb, 0, 255).astype(np.uint8)
     if true_mask is not None:
         picture[_outline(np.asarray(true_mask) > 0.5)] = _LABEL_RGB
+    if geometry is not None:
+        picture = _draw_cobb_lines(picture, geometry)
     lines = []
     if angles is not None:
         lines.append("pred " + " / ".join(f"{a:.1f}" for a in angles))
@@ -76,6 +84,62 @@ def render_overlay(
     if lines:
         picture = _caption(picture, lines, colours)
     return picture
+
+
+def cobb_lines(geometry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The two Cobb lines of each measured curve, as a reader draws them on the film.
+
+    Args:
+        geometry: ``curves`` (``angle_deg``, ``upper_end``, ``lower_end``) and ``vertebrae`` (``name``, ``corners``
+            TL, TR, BL, BR) of :mod:`scripts.inference.geometry`.
+
+    Returns:
+        Per curve (in angle order): ``angle_deg``, ``upper`` and ``lower`` (``{"name", "start", "end"}``: the upper
+        endplate TL-TR of the upper end vertebra and the lower endplate BL-BR of the lower one, each extended by
+        :data:`_LINE_EXTENSION` of its length beyond both corners). Empty when the geometry has no curves.
+    """
+    corners = {v["name"]: np.asarray(v["corners"], dtype=np.float64) for v in geometry.get("vertebrae") or []}
+
+    def line(name: str, first: int, second: int) -> dict[str, Any]:
+        start, end = corners[name][first], corners[name][second]
+        reach = _LINE_EXTENSION * (end - start)
+        return {"name": name, "start": start - reach, "end": end + reach}
+
+    return [
+        {
+            "angle_deg": float(curve["angle_deg"]),
+            "upper": line(curve["upper_end"], 0, 1),
+            "lower": line(curve["lower_end"], 2, 3),
+        }
+        for curve in geometry.get("curves") or []
+        if curve["upper_end"] in corners and curve["lower_end"] in corners
+    ]
+
+
+def _draw_cobb_lines(picture: np.ndarray, geometry: Mapping[str, Any]) -> np.ndarray:
+    """Draw :func:`cobb_lines` with the vertebra names at their right ends and the angle between them."""
+    curves = cobb_lines(geometry)
+    if not curves:
+        return picture
+    width = max(1, round(picture.shape[1] / 300))
+    size = max(10, round(picture.shape[1] / 40))
+    font = ImageFont.load_default(size=size)
+    canvas = Image.fromarray(picture)
+    draw = ImageDraw.Draw(canvas)
+    for index, curve in enumerate(curves):
+        colour = CURVE_COLOURS[index % len(CURVE_COLOURS)]
+        for side in ("upper", "lower"):
+            line = curve[side]
+            draw.line([tuple(line["start"]), tuple(line["end"])], fill=colour, width=width)
+            x, y = line["end"]
+            draw.text((x + 2 * width, y - size / 2), line["name"], fill=colour, font=font)
+        # the angle beside the curve, left of the midpoint of the two lines' left ends, one row per curve
+        x = 0.5 * (curve["upper"]["start"][0] + curve["lower"]["start"][0])
+        y = 0.5 * (curve["upper"]["start"][1] + curve["lower"]["start"][1]) + index * (size + 2)
+        text = f"{curve['angle_deg']:.1f}\N{DEGREE SIGN}"
+        left = max(0.0, x - draw.textlength(text, font=font) - 2 * width)
+        draw.text((left, y), text, fill=colour, font=font)
+    return np.asarray(canvas)
 
 
 def _caption(
