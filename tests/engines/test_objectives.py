@@ -130,3 +130,23 @@ def test_prepare_stage_batch_and_objective_loss():
     assert objective_loss({"loss": torch.tensor(2.0)}) == 2.0
     with pytest.raises(ValueError, match=r"missing \['angles'\]"):
         prepare_stage_batch({"image": image, "label": label})
+
+
+def test_the_stages_run_on_vertebra_labels_and_n_r_sees_the_union():
+    torch.manual_seed(0)
+    segmenter = PSPNet(out_channels=18, depth=18, pyramid_channels=8, fuse_channels=8)
+    model = Seg4RegPlus(segmenter, CAMRegressor(in_channels=2))
+    image, spine, angles = _batch()
+    labels = spine * torch.arange(64).div(4, rounding_mode="floor").clamp(1, 17).view(1, 1, 64, 1)  # 1..17 rows
+    seg_loss = SegmentationLoss()
+    for objective in (
+        SegmentationObjective(model, seg_loss, frozen=["regressor", "segmenter.gate"]),
+        RegressionObjective(model, ARLoss(), frozen=["segmenter"]),
+        ConsistencyObjective(model, SMAPELoss(), seg_loss, lambda_seg=1.0),
+    ):
+        loss = objective(image, labels, angles)["loss"]
+        assert torch.isfinite(loss)
+    # stage d's target: N_R on the true spine, whatever the vertebra labels are
+    stage_d = ConsistencyObjective(model, SMAPELoss()).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(stage_d(image, labels, angles)["loss"], stage_d(image, spine, angles)["loss"])

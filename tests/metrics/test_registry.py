@@ -41,13 +41,13 @@ def _parser(*files: str) -> ConfigParser:
 
 
 def test_names_ids_and_columns_are_unique_and_keep_the_recorded_ids():
-    assert len(set(VAL_IDS)) == len(VAL_IDS) == len({spec.name for spec in METRICS}) == 10
+    assert len(set(VAL_IDS)) == len(VAL_IDS) == len({spec.name for spec in METRICS}) == 11
     columns = [spec.csv_column for spec in METRICS if spec.csv_column]
     assert len(set(columns)) == len(columns)
     # the ids done.json, results.json and MLflow have always recorded
     assert VAL_IDS == [
         "val_smape", "val_mae", "val_mae_angle1", "val_mae_angle2", "val_mae_angle3",
-        "val_jaccard", "val_dice", "val_accuracy", "val_sensitivity", "val_specificity",
+        "val_jaccard", "val_dice", "val_accuracy", "val_sensitivity", "val_specificity", "val_vertebra_dice",
     ]  # fmt: skip
     assert by_id("val_accuracy").name == "pixel_accuracy"
     with pytest.raises(ValueError, match="unknown metric 'val_ja'"):
@@ -64,7 +64,7 @@ def test_directions_and_the_key_metric_comparator():
 
 def test_handlers_read_the_output_keys_of_their_kind():
     handlers = validation_handlers()
-    assert list(handlers) == VAL_IDS
+    assert list(handlers) == [spec.val_id for spec in METRICS if spec.kind != VERTEBRAE]  # the spine-mask N_S's
     assert isinstance(handlers["val_mae_angle3"], metric_handlers.MAE)
     assert handlers["val_mae_angle3"].metric_fn.angle == "angle3" and handlers["val_mae"].metric_fn.angle is None
     assert isinstance(handlers["val_accuracy"], metric_handlers.PixelAccuracy)
@@ -73,7 +73,7 @@ def test_handlers_read_the_output_keys_of_their_kind():
     # without N_R only the segmentation handlers; the key metric is split off as a MONAI evaluator takes it
     assert list(validation_handlers(regress=False)) == [s.val_id for s in METRICS if s.kind == SEGMENTATION]
     key, others = validation_metrics("val_dice", regress=True)
-    assert list(key) == ["val_dice"] and set(others) == set(VAL_IDS) - {"val_dice"}
+    assert list(key) == ["val_dice"] and set(others) == set(VAL_IDS) - {"val_dice", "val_vertebra_dice"}
     with pytest.raises(ValueError, match="key metric 'val_smape' is not available"):
         validation_metrics("val_smape", regress=False)
 
@@ -86,7 +86,12 @@ def test_every_validation_metric_of_train_yaml_comes_from_the_registry():
         key, regress = parser["key_metric_name"], parser.get_parsed_content("validate#regress")
         key_metric, others = parser.get_parsed_content("validate#metrics")
         assert list(key_metric) == [key] and key in VAL_IDS
-        assert set(key_metric) | set(others) == {s.val_id for s in METRICS if regress or s.kind != ANGLES}
+        expected = {s.val_id for s in METRICS if (regress or s.kind != ANGLES) and s.kind != VERTEBRAE}
+        assert set(key_metric) | set(others) == expected
+        vertebrae = _parser("train.yaml", f"stage_{stage}.yaml", "vertebrae.yaml").get_parsed_content(
+            "validate#metrics"
+        )
+        assert set(vertebrae[0]) | set(vertebrae[1]) == expected | {"val_vertebra_dice"}
     assert _parser("inference.yaml", "evaluate.yaml")["key_metric_name"] in VAL_IDS
 
 
@@ -129,3 +134,17 @@ def test_tables_use_the_registry_titles_in_its_order():
     tables = format_tables(content)
     for kind in (SEGMENTATION, ANGLES):
         assert "| Method | " + " | ".join(title for _, title in table_columns(kind)) + " |" in tables
+
+
+def test_the_vertebra_dice_is_built_only_for_a_vertebra_segmenter_and_scores_label_maps():
+    assert "val_vertebra_dice" not in validation_handlers()
+    handler = validation_handlers(regress=False, vertebrae=True)["val_vertebra_dice"]
+    engine = Engine(lambda engine, batch: batch)
+    handler.attach(engine, "val_vertebra_dice")
+    truth = torch.zeros(1, 1, 4, 4)
+    truth[0, 0, :2], truth[0, 0, 2:] = 1, 2  # T1 above T2
+    pred = truth.clone()
+    pred[0, 0, 2:, :2] = 1  # half of T2 called T1
+    engine.run([{"pred_labels": pred, "labels": truth}])
+    # T1: 2 * 8 / (12 + 8) = 0.8, T2: 2 * 4 / (4 + 8) = 2/3; the other 15 levels are absent and left out
+    assert engine.state.metrics["val_vertebra_dice"] == pytest.approx((0.8 + 2 / 3) / 2)

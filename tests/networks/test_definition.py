@@ -16,6 +16,7 @@ from scripts.networks.definition import (
     RECORD_NAME,
     build_seg4reg,
     default_settings,
+    num_classes,
     read_settings,
     serving_settings,
     write_settings,
@@ -98,3 +99,11 @@ def test_run_record_and_mlflow_parameters_come_from_one_list():
     params = parser.get_parsed_content("tracked_params")
     assert {key: params[key] for key in record} == record
     assert params["stage"] == "b" and "lr" in params and "max_epochs" in params
+
+
+def test_the_vertebra_setting_builds_18_classes_and_an_older_record_reads_as_spine(tmp_path):
+    settings = {**default_settings(BUNDLE_ROOT), **TINY, "segment_vertebrae": True}
+    assert num_classes(settings) == 18 and build_seg4reg(settings).out_channels == 22
+    older = {name: value for name, value in default_settings(BUNDLE_ROOT).items() if name != "segment_vertebrae"}
+    (tmp_path / RECORD_NAME).write_text(json.dumps(older))  # written before the setting existed
+    assert read_settings(tmp_path)["segment_vertebrae"] is False

@@ -10,7 +10,7 @@ import torch
 
 from scripts.networks.cam_regressor import CAMRegressor
 from scripts.networks.pspnet import PSPNet
-from scripts.networks.seg4reg import Seg4RegPlus, split_output
+from scripts.networks.seg4reg import Seg4RegPlus, spine_probability, split_output
 
 
 def small_net(regressor_input: str = "both", roie: bool = True, backbone: str = "resnet18") -> Seg4RegPlus:
@@ -207,3 +207,23 @@ def test_torchscript_round_trip_of_the_cpu_recipe_layout() -> None:
     x = torch.rand(1, 1, 64, 32)
     with torch.no_grad(), torch.jit.optimized_execution(False):
         torch.testing.assert_close(loaded(x), net(x))
+
+
+def test_a_vertebra_segmenter_feeds_the_union_of_its_classes() -> None:
+    torch.manual_seed(0)
+    segmenter = PSPNet(out_channels=18, depth=18, pyramid_channels=8, fuse_channels=8)
+    net = Seg4RegPlus(segmenter, CAMRegressor("resnet18", in_channels=2)).eval()
+    image = torch.rand(2, 1, 64, 32)
+    with torch.no_grad():
+        out = net(image)
+        parts = net.forward_parts(image, use_gate=False)
+    assert tuple(out.shape) == (2, 22, 64, 32) and net.out_channels == 22
+    union = 1 - parts["seg"][:, :1]  # every vertebra: all but background
+    torch.testing.assert_close(spine_probability(parts["seg"]), union)
+    torch.testing.assert_close(net.regression_input(image, parts["seg"]), torch.cat([image, union], dim=1))
+    assert tuple(split_output(out, 18)["seg"].shape) == (2, 18, 64, 32)
+
+
+def test_with_two_classes_the_spine_probability_is_the_spine_channel() -> None:
+    seg = torch.softmax(torch.randn(2, 2, 8, 4), dim=1)
+    assert torch.equal(spine_probability(seg), seg[:, 1:])
