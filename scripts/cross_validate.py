@@ -49,6 +49,19 @@ COLUMNS = (
     ("mean_predictor_smape", "mean-pred SMAPE %"),
     ("train_minutes", "train min"),
 )
+# a vertebra-level N_S (vertebrae.yaml) also has these, from its evaluation's ``geometry`` (network resolution)
+GEOMETRY_COLUMNS = (
+    ("vertebra_dice", "Dice (vert)"),
+    ("geometry_measured", "measured"),
+    ("smape_geometric", "SMAPE geo %"),
+    ("mae_geometric", "MAE geo"),
+    ("smape_regressed_same_images", "SMAPE reg same %"),
+    ("smape_combined", "SMAPE comb %"),
+    ("mae_combined", "MAE comb"),
+    ("end_vertebra_exact", "ends exact"),
+    ("end_vertebra_within_one", "ends +-1"),
+    ("landmark_error_px", "landmark px"),
+)
 
 
 class CrossValidationError(ValueError):
@@ -147,10 +160,23 @@ def run_fold(args: argparse.Namespace, fold: int, records: list[dict]) -> dict[s
         if resolution == "network":
             scores.update(smape=metrics["smape"], mae=metrics["mae"])
             scores.update({f"mae_{name}": value for name, value in metrics["mae_per_angle"].items()})
+            scores.update(geometry_scores(metrics))
     scores.update(mean_predictor(records, args.num_folds, fold, args.fold_seed))
     scores["stage_smape"] = {stage: r["metrics"].get("val_smape") for stage, r in results.items()}
     scores["stage_dice"] = {stage: r["metrics"].get("val_dice") for stage, r in results.items()}
     scores["wall_minutes_this_call"] = (time.monotonic() - started) / 60
+    return scores
+
+
+def geometry_scores(metrics: dict) -> dict[str, float]:
+    """The :data:`GEOMETRY_COLUMNS` of one evaluation's ``metrics.json`` (none for a spine-mask N_S)."""
+    geometry = metrics.get("geometry")
+    if not geometry:
+        return {}
+    scores = {key: geometry[key] for key, _ in GEOMETRY_COLUMNS if geometry.get(key) is not None}
+    scores["geometry_measured"] = geometry["measured"] / geometry["num_images"]
+    if "vertebra_dice" in metrics:
+        scores["vertebra_dice"] = metrics["vertebra_dice"]
     return scores
 
 
@@ -159,19 +185,27 @@ def summarise(per_fold: dict[int, dict]) -> dict[str, dict[str, float]]:
     keys = [key for key, value in next(iter(per_fold.values())).items() if isinstance(value, int | float)]
     summary = {}
     for key in keys:
+        if not all(key in scores for scores in per_fold.values()):
+            continue
         values = np.array([scores[key] for scores in per_fold.values()], dtype=np.float64)
         summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
     return summary
 
 
-def format_table(per_fold: dict[int, dict], summary: dict[str, dict[str, float]]) -> str:
-    """A markdown table: one row per fold, then mean and standard deviation."""
-    lines = ["| fold | " + " | ".join(title for _, title in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+def format_table(
+    per_fold: dict[int, dict], summary: dict[str, dict[str, float]], columns: tuple[tuple[str, str], ...] = COLUMNS
+) -> str:
+    """A markdown table: one row per fold, then mean and standard deviation (``-`` where a fold lacks a score)."""
+    lines = ["| fold | " + " | ".join(title for _, title in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for fold, scores in per_fold.items():
-        lines.append(f"| {fold} | " + " | ".join(f"{scores[key]:.4g}" for key, _ in COLUMNS) + " |")
+        lines.append(f"| {fold} | " + " | ".join(_cell(scores.get(key)) for key, _ in columns) + " |")
     for name in ("mean", "std"):
-        lines.append(f"| {name} | " + " | ".join(f"{summary[key][name]:.4g}" for key, _ in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cell(summary.get(key, {}).get(name)) for key, _ in columns) + " |")
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     summary = summarise(per_fold)
     table = format_table(per_fold, summary)
+    if any(key in summary for key, _ in GEOMETRY_COLUMNS):
+        table += "\n\nvertebra-level N_S, geometric path:\n\n" + format_table(per_fold, summary, GEOMETRY_COLUMNS)
     recipe = [str(path) for path in args.recipe]
     record = {"recipe": recipe, "sets": args.set, "inner_val_folds": args.inner_val_folds, "folds": per_fold,
               "summary": summary}  # fmt: skip

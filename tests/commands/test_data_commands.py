@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,19 @@ def test_cross_validation_refuses_bad_settings(phantom_root, tmp_path, args, mes
 def test_cross_validation_names_a_missing_dataset(tmp_path):
     result = _run("cross_validate.py", tmp_path / "nowhere", "--folds", "0", "--out", tmp_path / "cv")
     assert result.returncode == 2 and "nowhere" in result.stderr
+
+
+def test_cross_validation_tables_the_geometry_of_a_vertebra_recipe():
+    spec = importlib.util.spec_from_file_location("cross_validate", REPO / "scripts" / "cross_validate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.geometry_scores({"smape": 10.0}) == {}  # a spine-mask N_S has no geometry
+    metrics = {
+        "vertebra_dice": 0.6,
+        "geometry": {"num_images": 10, "measured": 8, "smape_geometric": 12.0, "smape_combined": 11.0},
+    }
+    scores = module.geometry_scores(metrics)
+    assert scores == {"smape_geometric": 12.0, "smape_combined": 11.0, "geometry_measured": 0.8, "vertebra_dice": 0.6}
+    per_fold = {1: scores, 2: {**scores, "smape_geometric": 14.0}}
+    table = module.format_table(per_fold, module.summarise(per_fold), module.GEOMETRY_COLUMNS).splitlines()
+    assert table[-2].startswith("| mean | 0.6 | 0.8 | 13 |") and "| - |" in table[-2]  # unmeasured columns: dashes
