@@ -147,6 +147,19 @@ def _preprocessing(parser: Any, folder: str) -> Callable[[], None]:
     return lambda: preprocessing({"image": path})
 
 
+def _backbone_twice(network: Any) -> Callable[[torch.Tensor], object]:
+    """The two-pass inference as it was before N_S's backbone was shared: ``PSPNet.forward`` for each segmentation
+    pass, so the gated pass computes the backbone again (the "before" row of the shared-backbone change)."""
+
+    def forward(x: torch.Tensor) -> object:
+        initial = torch.softmax(network.segmenter(x), dim=1)
+        attention = network.regress(x, initial).cam
+        gated = torch.softmax(network.segmenter(x, attention), dim=1)
+        return network.regress(x, gated)
+
+    return forward
+
+
 def measure(spec: dict) -> dict:
     """Run one measurement in this process (a fresh one: see :func:`run_isolated`) and return its numbers.
 
@@ -178,10 +191,11 @@ def measure(spec: dict) -> dict:
             info["parameters"] = sum(p.numel() for p in network.parameters())
             settings = parser.get_parsed_content("network_settings")
             info["network"] = {key: settings[key] for key in NETWORK_KEYS}
+            forward = _backbone_twice(network) if spec["kind"] == "inference_two_pass" else network
 
             def call() -> None:
                 with torch.inference_mode():
-                    network(x)
+                    forward(x)
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -263,7 +277,8 @@ def _row(cells: list[object], result: dict, batch: int, steps: bool) -> str:
 
 NOTES = f"""Times: median and minimum of the timed calls after the untimed warm-up calls; on a machine shared with other
 work the minimum is the better estimate. Network forward: `Seg4RegPlus.forward` (both segmentation passes and both
-regressor passes) in eval mode under `torch.inference_mode`, float32, random weights and inputs. Preprocessing: reading
+regressor passes, N_S's backbone once) in eval mode under `torch.inference_mode`, float32, random weights and inputs;
+"backbone twice" is the same two passes with `PSPNet.forward` for each, as before the backbone was shared. Preprocessing: reading
 an 8-bit {RADIOGRAPH_SIZE[0]}x{RADIOGRAPH_SIZE[1]} JPEG (the median AASCE radiograph size), the size check and the
 resize-and-pad of `inference.yaml`; post-processing and writing the outputs are not included. Training: one step of the
 stage's objective (zero_grad, forward, backward, Adam step; mixed precision where the config turns it on, CUDA only),
@@ -291,6 +306,7 @@ def collect(configs: list[str], stages: str, devices: list[str], batch: int, sha
     inference_rows, training_rows, network = [], [], {}
     for device in devices:
         measured = [("network forward", "inference", size) for size in sorted({1, batch})]
+        measured += [("network forward, backbone twice (before sharing it)", "inference_two_pass", 1)]
         measured += [("preprocessing", "preprocessing", 1)] if device == "cpu" else []
         for what, kind, size in measured:
             print(f"{device}: {what}, batch {size}", file=sys.stderr, flush=True)

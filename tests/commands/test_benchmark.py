@@ -49,6 +49,7 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     assert [row[:3] for row in inference] == [
         ["cpu", "network forward", "1"],
         ["cpu", "network forward", "2"],
+        ["cpu", "network forward, backbone twice (before sharing it)", "1"],
         ["cpu", "preprocessing", "1"],
     ]
     for row in inference:
