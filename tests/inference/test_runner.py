@@ -314,3 +314,22 @@ def test_rewriting_an_image_removes_its_old_json_before_the_pngs(tiny_inference,
         _run(_workflow(tiny_inference, tmp_path / "images", out, overwrite="true"))
     assert (out / "a_mask.png").is_file() and not (out / "a.json").exists()  # reads as incomplete: --resume redoes it
     assert not list(out.glob(".*"))  # no temporary file left behind
+
+
+def test_bulk_runs_can_leave_out_the_cam_and_overlay_and_resume_on_what_they_write(tiny_inference, tmp_path):
+    images, out = tmp_path / "images", tmp_path / "out"
+    for index, name in enumerate(("a.png", "b.png")):
+        _gray(images / name, value=index)
+    _run(_workflow(tiny_inference, images, out, outputs=["mask", "mask_nifti"]))
+    assert sorted(path.name for path in out.iterdir()) == [
+        "a.json", "a_mask.nii.gz", "a_mask.png", "b.json", "b_mask.nii.gz", "b_mask.png", "summary.csv",
+    ]  # fmt: skip
+    assert json.loads((out / "a.json").read_text())["outputs"] == {"mask": "a_mask.png", "mask_nifti": "a_mask.nii.gz"}
+    (out / "b_mask.png").unlink()
+    written = (out / "a.json").stat().st_mtime_ns
+    _run(_workflow(tiny_inference, images, out, outputs=["mask", "mask_nifti"], resume="true"))
+    assert (out / "b_mask.png").is_file() and (out / "a.json").stat().st_mtime_ns == written  # only b was redone
+    with pytest.raises(ValueError, match=r"outputs \['overlays'\] are not files inference writes"):
+        ImageResultWriter(outputs=["overlays"])
+    with pytest.raises(ValueError, match=r"png_compress_level must be an integer 0\.\.9"):
+        ImageResultWriter(png_compress_level=12)

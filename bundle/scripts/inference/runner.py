@@ -165,13 +165,13 @@ def resume_mode(overwrite: bool | str, resume: bool | str) -> tuple[bool, bool]:
     return overwrite, resume
 
 
-def complete_stems(output_dir: str | Path, stems: Sequence[str]) -> set[str]:
-    """The stems whose output files (:func:`~scripts.inference.writers.output_paths`) all exist.
+def complete_stems(output_dir: str | Path, stems: Sequence[str], kinds: Sequence[str] | None = None) -> set[str]:
+    """The stems whose output files (:func:`~scripts.inference.writers.output_paths` of ``kinds``) all exist.
 
     The writer writes ``<stem>.json`` last and atomically, after removing an older one, so a complete set is never a
     torn one: an image killed while being written lacks its JSON and is done again.
     """
-    return {stem for stem in stems if all(path.is_file() for path in output_paths(output_dir, stem).values())}
+    return {stem for stem in stems if all(path.is_file() for path in output_paths(output_dir, stem, kinds).values())}
 
 
 def refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
@@ -368,7 +368,7 @@ class ImageResultSaver:
         dataset = engine.data_loader.dataset
         records = getattr(dataset, "data", [])
         if self.resume:
-            done = complete_stems(self.output_dir, [r["stem"] for r in records])
+            done = complete_stems(self.output_dir, [r["stem"] for r in records], self.writer.outputs)
             if not hasattr(dataset, "done"):
                 raise TypeError(f"resume needs the config's dataset to be a FolderDataset, not {type(dataset)}.")
             dataset.done = done
@@ -377,7 +377,7 @@ class ImageResultSaver:
                 len(done), len(records), self.output_dir, len(records) - len(done),
             )  # fmt: skip
         else:
-            paths = [p for r in records for p in output_paths(self.output_dir, r["stem"]).values()]
+            paths = [p for r in records for p in output_paths(self.output_dir, r["stem"], self.writer.outputs).values()]
             refuse_existing(paths, self.overwrite)
         self.output_dir.mkdir(parents=True, exist_ok=True)
 

@@ -17,6 +17,10 @@ For an image ``<stem>`` under ``output_dir``, five files:
   with geometry, the endplate lines of each curve's end vertebrae, their names and the angle between them
   (:func:`scripts.visualize.overlay.render_overlay`).
 
+The JSON is always written; the others can be left out (``outputs``), e.g. the CAM picture and the overlay in bulk
+runs, where they cost more than the network. PNGs are written with zlib level ``png_compress_level`` (1 by default:
+several times faster than PIL's 6 on full-size radiographs, for somewhat larger files).
+
 ``<stem>`` may hold subfolders (``left/a`` for ``<dataset_dir>/left/a.png``): the outputs mirror the folder tree.
 
 The JSON is written last, atomically (a temporary file renamed over it), and an older ``<stem>.json`` is removed before
@@ -46,6 +50,7 @@ from scripts.metrics.angles import ANGLE_NAMES
 from scripts.visualize.overlay import render_overlay
 
 __all__ = [
+    "OPTIONAL_OUTPUTS",
     "OUTPUT_SUFFIXES",
     "SUMMARY_COLUMNS",
     "SUMMARY_NAME",
@@ -62,6 +67,7 @@ OUTPUT_SUFFIXES: dict[str, str] = {
     "cam": "_cam.png",
     "overlay": "_overlay.png",
 }
+OPTIONAL_OUTPUTS: tuple[str, ...] = tuple(kind for kind in OUTPUT_SUFFIXES if kind != "json")
 SUMMARY_NAME = "summary.csv"
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "name",
@@ -82,13 +88,15 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 
-def output_paths(output_dir: str | Path, stem: str) -> dict[str, Path]:
+def output_paths(output_dir: str | Path, stem: str, kinds: Sequence[str] | None = None) -> dict[str, Path]:
     """The files written for the image ``stem``, keyed as :data:`OUTPUT_SUFFIXES` (``json``, ``mask``, ...).
 
     ``stem`` is relative to ``output_dir`` and may name subfolders (``left/a`` -> ``output_dir/left/a.json``).
+    ``kinds``: the optional outputs written (:data:`OPTIONAL_OUTPUTS`, all when None); the JSON is always there.
     """
     folder = Path(output_dir)
-    return {kind: folder / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items()}
+    wanted = {"json", *(OPTIONAL_OUTPUTS if kinds is None else kinds)}
+    return {kind: folder / f"{stem}{suffix}" for kind, suffix in OUTPUT_SUFFIXES.items() if kind in wanted}
 
 
 def _spacing(meta: Mapping[str, Any], key: str) -> list[float] | None:
@@ -153,6 +161,11 @@ class ImageResultWriter:
         curve_threshold: degrees from which an angle counts as a curve (curve type).
         severity_thresholds: mild, moderate and severe bounds for angle1.
         image_key: the key of the original-resolution radiograph ``(1, H, W)`` (``image_original``).
+        outputs: the optional files to write, a subset of :data:`OPTIONAL_OUTPUTS` (all by default).
+        png_compress_level: zlib level of the PNGs, 0 (none, fastest) .. 9 (smallest).
+
+    Raises:
+        ValueError: naming an unknown output or a compression level outside 0..9.
     """
 
     def __init__(
@@ -162,7 +175,16 @@ class ImageResultWriter:
         curve_threshold: float = 10.0,
         severity_thresholds: Sequence[float] = (10.0, 25.0, 40.0),
         image_key: str = "image_original",
+        outputs: Sequence[str] = OPTIONAL_OUTPUTS,
+        png_compress_level: int = 1,
     ) -> None:
+        unknown = sorted(set(outputs) - set(OPTIONAL_OUTPUTS))
+        if unknown:
+            raise ValueError(f"outputs {unknown} are not files inference writes; choose from {OPTIONAL_OUTPUTS}.")
+        if isinstance(png_compress_level, bool) or png_compress_level not in range(10):
+            raise ValueError(f"png_compress_level must be an integer 0..9, got {png_compress_level!r}.")
+        self.outputs = tuple(kind for kind in OPTIONAL_OUTPUTS if kind in outputs)
+        self.png_compress_level = int(png_compress_level)
         self.model_version = str(model_version)
         self.checkpoint = str(checkpoint)
         self.curve_threshold = float(curve_threshold)
@@ -198,7 +220,8 @@ class ImageResultWriter:
         )
 
     def __call__(self, prediction: Mapping[str, Any], output_dir: str | Path) -> dict[str, Any]:
-        """Write the files of one image: ``_mask.png``, ``_mask.nii.gz``, ``_cam.png``, ``_overlay.png``, then ``<stem>.json``.
+        """Write the files of one image: those of :attr:`outputs` (``_mask.png``, ``_mask.nii.gz``, ``_cam.png``,
+        ``_overlay.png``), then ``<stem>.json``.
 
         Args:
             prediction: the postprocessed prediction (see the class): ``image_original`` ``(1, H, W)`` in [0, 1],
@@ -213,22 +236,32 @@ class ImageResultWriter:
             if key in prediction:
                 record[key] = prediction[key]
         stem = prediction.get("stem") or Path(record["file"]).stem
-        paths = output_paths(output_dir, stem)
-        image = torch.as_tensor(self._image(prediction)).detach().cpu().float().numpy()
-        image = image.reshape(image.shape[-2:])  # (1, H, W) -> (H, W): one grayscale channel
+        paths = output_paths(output_dir, stem, self.outputs)
         mask, cam = np.asarray(prediction["mask"]), np.asarray(prediction["cam"])
-        angles = [record["angles_deg"][name] for name in ANGLE_NAMES]
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
         paths["json"].unlink(missing_ok=True)  # from here until the new JSON lands, the image reads as incomplete
-        Image.fromarray((mask > 0).astype(np.uint8) * 255).save(paths["mask"])
-        meta = getattr(self._image(prediction), "meta", {}) or {}
-        write_mask_nifti(mask > 0, paths["mask_nifti"].parent, Path(stem).name, spacing=used_spacing(meta))
-        Image.fromarray(np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)).save(paths["cam"])
-        verdict = record.get("quality")
-        overlay = render_overlay(
-            image, mask=mask, cam=cam, angles=angles, verdict=verdict, geometry=record.get("geometry")
-        )
-        Image.fromarray(overlay).save(paths["overlay"])
+        level = self.png_compress_level
+        if "mask" in paths:
+            Image.fromarray((mask > 0).astype(np.uint8) * 255).save(paths["mask"], compress_level=level)
+        if "mask_nifti" in paths:
+            meta = getattr(self._image(prediction), "meta", {}) or {}
+            write_mask_nifti(mask > 0, paths["mask_nifti"].parent, Path(stem).name, spacing=used_spacing(meta))
+        if "cam" in paths:
+            cam_picture = np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)
+            Image.fromarray(cam_picture).save(paths["cam"], compress_level=level)
+        if "overlay" in paths:
+            image = torch.as_tensor(self._image(prediction)).detach().cpu().float().numpy()
+            image = image.reshape(image.shape[-2:])  # (1, H, W) -> (H, W): one grayscale channel
+            angles = [record["angles_deg"][name] for name in ANGLE_NAMES]
+            overlay = render_overlay(
+                image,
+                mask=mask,
+                cam=cam,
+                angles=angles,
+                verdict=record.get("quality"),
+                geometry=record.get("geometry"),
+            )
+            Image.fromarray(overlay).save(paths["overlay"], compress_level=level)
         outputs = {kind: path.name for kind, path in paths.items() if kind != "json"}
         _write_atomically(paths["json"], json.dumps({**record, "outputs": outputs}, indent=2) + "\n")  # last
         return record

@@ -53,18 +53,18 @@ def render_overlay(
     Returns:
         (H, W, 3) uint8 RGB picture.
     """
-    gray = np.asarray(image, dtype=np.float64)
+    gray = np.asarray(image, dtype=np.float32)  # float32 throughout: a full-size radiograph is millions of pixels
     if gray.ndim != 2:
         raise ValueError(f"image must be (H, W), got shape {gray.shape}.")
-    span = gray.max() - gray.min()
-    gray = (gray - gray.min()) / span if span > 0 else np.zeros_like(gray)
-    rgb = np.repeat(gray[..., None] * 255.0, 3, axis=2)
+    low, span = gray.min(), gray.max() - gray.min()
+    gray = (gray - low) * np.float32(255.0 / span) if span > 0 else np.zeros_like(gray)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
     if cam is not None:
-        heat = np.clip(np.asarray(cam, dtype=np.float64), 0, 1)[..., None]
-        rgb = rgb * (1 - alpha * heat) + alpha * heat * np.array([255.0, 220.0, 0.0])
+        heat = np.clip(np.asarray(cam, dtype=np.float32), 0, 1)[..., None] * np.float32(alpha)
+        rgb = rgb * (1 - heat) + heat * np.array([255.0, 220.0, 0.0], dtype=np.float32)
     if mask is not None:
         spine = np.asarray(mask) > 0.5
-        rgb[spine] = (1 - alpha) * rgb[spine] + alpha * _MASK_RGB
+        rgb[spine] = (1 - alpha) * rgb[spine] + alpha * _MASK_RGB.astype(np.float32)
     picture = np.clip(rgb, 0, 255).astype(np.uint8)
     if true_mask is not None:
         picture[_outline(np.asarray(true_mask) > 0.5)] = _LABEL_RGB
