@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "bundle" / "configs"
@@ -60,3 +62,24 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     (training,) = _table(text, "Training step per stage")
     assert training[:6] == ["cpu", "d", "ConsistencyObjective", "regressor", training[4], "2"]
     assert float(training[4]) > 0 and all(float(cell) > 0 for cell in training[6:10]), training
+
+
+@pytest.mark.slow  # six inference processes of a tiny model
+def test_the_folder_benchmark_times_start_up_and_images_per_second(tiny_inference, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((64, 32), 40 * index + 20, dtype=np.uint8)).save(images / f"{index}.png")
+    command = [sys.executable, str(REPO / "scripts" / "benchmark_folder.py"), str(images)]
+    command += ["--ckpt-dir", str(tiny_inference["ckpt_dir"]), "--images", "3", "--repeats", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "setting" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "all outputs, flip check", "all outputs, no flip check", "mask + NIfTI only, no flip check",
+    ]  # fmt: skip
+    for row in rows:
+        start, whole, per_image, rate = (float(cell) for cell in row.strip("|").split("|")[1:])
+        assert start > 0 and whole > 0 and rate == pytest.approx(1 / per_image, rel=0.02)
+    missing = subprocess.run([*command[:3], "--ckpt-dir", str(tmp_path)], capture_output=True, text=True)
+    assert missing.returncode == 2 and f"{tmp_path / 'model.pt'} does not exist" in missing.stderr
