@@ -3,7 +3,7 @@
 
     python scripts/benchmark.py [--config bundle/configs/inference.yaml [overlay ...]] [--stages abcde]
         [--device cpu|cuda|all] [--batch-size N] [--spatial-size H W] [--runs 5] [--warmup 2] [--threads N]
-        [--out docs/performance.md [--overwrite]]
+        [--runtimes eager channels_last bf16 compile onnxruntime] [--out docs/performance.md [--overwrite]]
 
 The networks are built from the bundle's configs with MONAI's ``ConfigParser``, as users run them: inference from
 ``--config`` (default ``inference.yaml``: the paper's size; add ``cpu.yaml`` for the CPU recipe's size), training from
@@ -17,6 +17,13 @@ of ``--runs`` timed calls after ``--warmup`` untimed ones; on a machine shared w
 estimate of the network's own cost. ``--device all`` (the default) also times the CPU on a GPU machine, which takes
 long at the paper's size; ``--device cuda`` skips it. The markdown report, with the command line and the hardware, goes to stdout and to
 ``--out`` (an existing file is kept unless ``--overwrite``).
+
+``--runtimes`` adds a table of the inference network (batch 1) under other runtimes, each in its own process: eager
+float32 (the reference), channels-last memory layout, bfloat16 autocast, ``torch.compile`` (the warm-up calls compile),
+and ONNX Runtime on the network exported by ``torch.onnx.export``; each row gives the largest absolute difference of
+its output from the eager one (probabilities and CAM in [0, 1], angles in degrees) and the achieved GFLOP/s (the
+network's convolution and matrix FLOPs, counted by ``torch.utils.flop_counter``, per second). A plain 3x3 convolution
+(256 to 256 channels on a 128x64 map) in the same run gives the machine's reachable GFLOP/s for comparison.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ CONFIGS = REPO / "bundle" / "configs"
 sys.path.insert(0, str(REPO / "bundle"))
 
 STAGES = "abcde"
+RUNTIMES = ("eager", "channels_last", "bf16", "compile", "onnxruntime")
 RADIOGRAPH_SIZE = (2350, 820)  # (H, W) median size of the AASCE training radiographs, for the preprocessing row
 RESULT_TAG = "BENCHMARK-RESULT "  # marks the one stdout line of a measuring process that carries its result
 NETWORK_KEYS = (
@@ -160,6 +168,63 @@ def _backbone_twice(network: Any) -> Callable[[torch.Tensor], object]:
     return forward
 
 
+def _flops(call: Callable[[], object]) -> int:
+    """FLOPs of one call (convolutions and matrix products, 2 per multiply-add), counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        call()
+    return int(counter.get_total_flops())
+
+
+def _runtime(network: Any, x: torch.Tensor, variant: str, folder: str) -> tuple[Callable[[], torch.Tensor], dict]:
+    """A call of the network under ``variant`` (:data:`RUNTIMES`, or ``conv_reference``) and what it was measured on.
+
+    Returns:
+        The call (returning the output as a float32 tensor) and ``flops`` of one call; for the network variants also
+        ``max_abs_difference`` of the output from eager float32.
+    """
+    if variant == "conv_reference":
+        conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).eval()
+        feature = torch.rand(1, 256, 128, 64)
+        call = lambda: conv(feature)  # noqa: E731
+        return call, {"flops": _flops(call)}
+    with torch.inference_mode():
+        reference = network(x).float()
+    flops = _flops(lambda: network(x))
+    if variant == "eager":
+        call = lambda: network(x)  # noqa: E731
+    elif variant == "channels_last":
+        network = network.to(memory_format=torch.channels_last)
+        last = x.contiguous(memory_format=torch.channels_last)
+        call = lambda: network(last)  # noqa: E731
+    elif variant == "bf16":
+
+        def call() -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return network(x)
+
+    elif variant == "compile":
+        compiled = torch.compile(network)
+        call = lambda: compiled(x)  # noqa: E731
+    elif variant == "onnxruntime":
+        import onnxruntime
+
+        path = str(Path(folder) / "network.onnx")
+        torch.onnx.export(network, (x,), path, dynamo=False, input_names=["image"], output_names=["pred"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {"image": x.numpy()}
+        call = lambda: torch.from_numpy(session.run(None, feed)[0])  # noqa: E731
+    else:
+        raise ValueError(f"unknown runtime {variant!r}; known: {RUNTIMES}.")
+    with torch.inference_mode():
+        output = call().float()
+    return call, {"flops": flops, "max_abs_difference": float((output - reference).abs().max())}
+
+
 def measure(spec: dict) -> dict:
     """Run one measurement in this process (a fresh one: see :func:`run_isolated`) and return its numbers.
 
@@ -185,6 +250,15 @@ def measure(spec: dict) -> dict:
             info.update(extra)
         elif spec["kind"] == "preprocessing":
             call = _preprocessing(parser, folder)
+        elif spec["kind"] == "runtime":
+            network = parser.get_parsed_content("network_def").to(device).eval()
+            runtime_call, extra = _runtime(network, torch.rand(batch, 1, *size, device=device), spec["variant"], folder)
+            info.update(extra)
+
+            def call() -> None:
+                with torch.inference_mode():
+                    runtime_call()
+
         else:
             network = parser.get_parsed_content("network_def").to(device).eval()
             x = torch.rand(batch, 1, *size, device=device)
@@ -300,6 +374,32 @@ TRAINING_HEADER = (
 )
 
 
+RUNTIME_HEADER = (
+    "| runtime | median (s) | min (s) | GFLOP per call | GFLOP/s (min) | largest difference from eager |\n"
+    "|---|---:|---:|---:|---:|---:|"
+)
+
+
+def runtime_rows(configs: list[str], runtimes: list[str], shared: dict) -> list[str]:
+    """The runtime table's rows (CPU, batch 1), the plain convolution reference last."""
+    rows = []
+    for variant in [*runtimes, "conv_reference"]:
+        print(f"cpu: runtime {variant}", file=sys.stderr, flush=True)
+        spec = {**shared, "kind": "runtime", "variant": variant, "device": "cpu", "batch": 1, "configs": configs}
+        result = run_isolated(spec)
+        name = "plain 3x3 convolution, 256 channels, 128x64" if variant == "conv_reference" else variant
+        if "error" in result:
+            rows.append(f"| {name} | failed: {result['error']} |")
+            continue
+        median, best = statistics.median(result["times"]), min(result["times"])
+        difference = result.get("max_abs_difference")
+        rows.append(
+            f"| {name} | {median:.4f} | {best:.4f} | {result['flops'] / 1e9:.2f} | {result['flops'] / 1e9 / best:.1f} "
+            f"| {'-' if difference is None else f'{difference:.2g}'} |"
+        )
+    return rows
+
+
 def collect(configs: list[str], stages: str, devices: list[str], batch: int, shared: dict) -> tuple[list, list, dict]:
     """Run every measurement, each in its own process: the inference and training table rows, and the network."""
     overlays = configs[1:]
@@ -323,7 +423,9 @@ def collect(configs: list[str], stages: str, devices: list[str], batch: int, sha
     return inference_rows, training_rows, network
 
 
-def report(command: str, configs: list[str], machine: list[str], rows: tuple[list, list, dict]) -> str:
+def report(
+    command: str, configs: list[str], machine: list[str], rows: tuple[list, list, dict], runtimes: list[str] = ()
+) -> str:
     """The markdown report: command, date, hardware, configs, network, the tables and what they measure."""
     inference_rows, training_rows, network = rows
     lines = [
@@ -348,6 +450,8 @@ def report(command: str, configs: list[str], machine: list[str], rows: tuple[lis
             f"{network['parameters'] / 1e6:.2f} M parameters"
         )
     lines += ["", "## Inference", "", INFERENCE_HEADER, *inference_rows, ""]
+    if runtimes:
+        lines += ["## Runtimes (CPU, batch 1)", "", RUNTIME_HEADER, *runtimes, ""]
     if training_rows:
         lines += ["## Training step per stage", "", TRAINING_HEADER, *training_rows, ""]
     return "\n".join(lines) + "\n" + NOTES
@@ -369,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed calls per measurement (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument(
+        "--runtimes", nargs="*", choices=RUNTIMES, default=[], help="also time the network under these runtimes"
+    )
     parser.add_argument("--out", type=Path, help="markdown file to write as well (e.g. docs/performance.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the JSON spec of one measurement, run in this process
@@ -402,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     shared = {"spatial_size": args.spatial_size, "runs": args.runs, "warmup": args.warmup, "threads": args.threads}
     machine = hardware(args.threads)  # before measuring: the load average says how busy the machine was
     rows = collect(configs, stages, devices, batch, shared)
-    text = report("python " + shlex.join(["scripts/benchmark.py", *argv]), configs, machine, rows)
+    runtimes = runtime_rows(configs, args.runtimes, shared) if args.runtimes else []
+    text = report("python " + shlex.join(["scripts/benchmark.py", *argv]), configs, machine, rows, runtimes)
     print(text, end="")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -412,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         except FileExistsError:
             print(f"error: {args.out} appeared while measuring; pass --overwrite to replace it", file=sys.stderr)
             return 2
-    failed = [row for row in rows[0] + rows[1] if "| failed:" in row]
+    failed = [row for row in rows[0] + rows[1] + runtimes if "| failed:" in row]
     return 1 if failed else 0
 
 

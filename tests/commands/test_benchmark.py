@@ -34,6 +34,7 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     out.write_text("an earlier report")
     options = ["--config", CONFIGS / "inference.yaml", CONFIGS / "cpu.yaml", "--spatial-size", 64, 32]
     options += ["--runs", 1, "--warmup", 0, "--batch-size", 2, "--threads", 1, "--device", "cpu", "--stages", "d"]
+    options += ["--runtimes", "eager", "onnxruntime"]
 
     refused = _run(*options, "--out", out)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and str(out) in refused.stderr
@@ -59,6 +60,10 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
         assert all(value > 0 for value in numbers[:-1]) and numbers[-1] >= 0, row
         assert numbers[4] > 100, row  # peak resident set size of a process with torch loaded, in MiB
 
+    eager, onnx, convolution = _table(text, "Runtimes (CPU, batch 1)")
+    assert [eager[0], onnx[0], eager[-1]] == ["eager", "onnxruntime", "0"]
+    assert float(onnx[-1]) < 1e-3  # the exported network gives the eager network's answer
+    assert float(eager[3]) == float(onnx[3]) > 0 and float(convolution[4]) > 0  # GFLOP per call, GFLOP/s
     (training,) = _table(text, "Training step per stage")
     assert training[:6] == ["cpu", "d", "ConsistencyObjective", "regressor", training[4], "2"]
     assert float(training[4]) > 0 and all(float(cell) > 0 for cell in training[6:10]), training
