@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -169,3 +170,26 @@ def test_cross_validation_tables_the_geometry_of_a_vertebra_recipe():
     per_fold = {1: scores, 2: {**scores, "smape_geometric": 14.0}}
     table = module.format_table(per_fold, module.summarise(per_fold), module.GEOMETRY_COLUMNS).splitlines()
     assert table[-2].startswith("| mean | 0.6 | 0.8 | 13 |") and "| - |" in table[-2]  # unmeasured columns: dashes
+
+
+def test_quality_review_rate_counts_reasons_and_recounts_with_other_limits(tmp_path):
+    def record(name: str, flip: float, agreement: float | None) -> dict:
+        reasons = [{"check": "flip_disagreement", "value": flip, "limit": 15.6}] if flip > 15.6 else []
+        geometry = {"status": "measured" if agreement is not None else "not_measured"}
+        return {
+            "name": name,
+            "quality": {"verdict": "review" if reasons else "ok", "reasons": reasons, "flip_difference_deg": flip},
+            "geometry": geometry,
+            "agreement": None if agreement is None else {"max_abs_deg": agreement},
+        }
+
+    for index, (flip, agreement) in enumerate([(3.0, 2.0), (20.0, 4.0), (5.0, 30.0), (4.0, None)]):
+        (tmp_path / f"{index}.json").write_text(json.dumps(record(f"{index}.jpg", flip, agreement)))
+    (tmp_path / "summary.json").write_text("{}")  # no verdict: not a prediction
+    result = _run("quality_review_rate.py", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 of 4 predictions marked review (25.0%)" in result.stdout and "flip_disagreement: 1" in result.stdout
+    assert "geometry measured on 3 of 4 images" in result.stdout and "max 30.00" in result.stdout
+    recounted = _run("quality_review_rate.py", tmp_path, "--flip-limit", "25", "--geometry-limit", "10")
+    assert "1 of 4 predictions marked review" in recounted.stdout and "geometry_disagreement: 1" in recounted.stdout
+    assert "flip_disagreement" not in recounted.stdout.split("review")[-1].split("flip difference")[0]
