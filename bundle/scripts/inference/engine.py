@@ -14,7 +14,7 @@ split scored by training's metric handlers).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,13 @@ from monai.utils import CommonKeys as Keys
 from torch import nn
 from torch.utils.data import DataLoader
 
+from scripts.inference.onnx_runtime import onnx_network
 from scripts.inference.predictor import load_checkpoint
 from scripts.networks.seg4reg import split_output
 
-__all__ = ["InferenceEvaluator"]
+__all__ = ["RUNTIMES", "InferenceEvaluator"]
+
+RUNTIMES = ("torch", "onnxruntime")
 
 
 class InferenceEvaluator(SupervisedEvaluator):
@@ -50,6 +53,11 @@ class InferenceEvaluator(SupervisedEvaluator):
         flip_check: also run the mirrored image and add its angles, ``angles_flipped`` ``(B, 3)``, to the output (the
             quality verdict's flip check, :mod:`scripts.inference.quality`); skipped for a network that already
             averages both (``flip_tta``), whose two answers are one. Twice the network's cost.
+        runtime: ``"torch"`` (eager), or ``"onnxruntime"``: once the weights are loaded, the network is exported and
+            run by ONNX Runtime on the CPU (:mod:`scripts.inference.onnx_runtime`; needs ``input_size``).
+        input_size: the network input ``(h, w)``, for ``runtime="onnxruntime"``.
+        onnx_cache_dir: where the ONNX exports are kept (inference.yaml: ``.onnx_cache`` beside the checkpoint; None:
+            the same).
         kwargs: passed to ``SupervisedEvaluator`` (``val_handlers``, ``key_val_metric``, ...).
     """
 
@@ -62,8 +70,15 @@ class InferenceEvaluator(SupervisedEvaluator):
         postprocessing: Callable[[dict], dict],
         inferer: Inferer | None = None,
         flip_check: bool = False,
+        runtime: str = "torch",
+        input_size: Sequence[int] | None = None,
+        onnx_cache_dir: str | Path | None = None,
         **kwargs: Any,
     ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}.")
+        if runtime == "onnxruntime" and input_size is None:
+            raise ValueError("runtime onnxruntime needs the network's input_size to export it.")
         super().__init__(
             device=torch.device(device),
             val_data_loader=val_data_loader,
@@ -75,6 +90,9 @@ class InferenceEvaluator(SupervisedEvaluator):
         )
         self.checkpoint = None if checkpoint in (None, "") else Path(checkpoint).expanduser()
         self.flip_check = bool(flip_check) and not getattr(network, "flip_tta", False)
+        self.runtime = runtime
+        self.input_size = None if input_size is None else tuple(int(v) for v in input_size)
+        self.onnx_cache_dir = onnx_cache_dir
 
     @property
     def records(self) -> list[Mapping[str, Any]]:
@@ -94,6 +112,9 @@ class InferenceEvaluator(SupervisedEvaluator):
         if self.checkpoint is not None:
             self.network = load_checkpoint(self.network, self.checkpoint)
         self.network = self.network.to(self.state.device).eval()
+        if self.runtime == "onnxruntime":
+            cache = self.onnx_cache_dir or (self.checkpoint.parent if self.checkpoint else Path.cwd()) / ".onnx_cache"
+            self.network = onnx_network(self.network, self.input_size, self.checkpoint, cache)
 
     def run(self, global_epoch: int = 1) -> None:  # type: ignore[override]
         """Check the data, load the weights, then run every batch once (the handlers see the usual Ignite events).
