@@ -1,7 +1,7 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
-"""The files inference writes: five per image and one summary for the folder.
+"""The files inference writes: up to five per image and one summary for the folder.
 
-For an image ``<stem>`` under ``output_dir``, five files:
+For an image ``<stem>`` under ``output_dir``, five files (``outputs`` may leave out all but the JSON):
 
 - ``<stem>.json``: the three angles in degrees (``angle1`` the largest curve; meanings in ``angle_definitions``), the
   curve type and severity (:mod:`scripts.inference.curves`), the image size, the DICOM pixel spacing when the file
