@@ -5,7 +5,8 @@
         [--out runs/bench/folder.md [--overwrite]]
 
 For each setting (all outputs with the flip check; all outputs without it; the bulk outputs, mask and NIfTI only,
-without it) the inference command runs twice per repeat, in a fresh process each time: on one image (the start-up:
+without it; the same under ONNX Runtime, whose export is kept beside the model, so only a first run pays for it)
+the inference command runs twice per repeat, in a fresh process each time: on one image (the start-up:
 process start, imports, building the network, reading the checkpoint, one image written) and on ``--images`` images.
 The per-image cost is the difference divided by the extra images, the throughput its inverse; each figure is the
 minimum over the repeats (the least disturbed run). The images are the first ``--images`` files of the folder (sorted),
@@ -32,6 +33,10 @@ SETTINGS: tuple[tuple[str, list[str]], ...] = (
     ("all outputs, flip check", []),
     ("all outputs, no flip check", ["--quality_flip_check", "false"]),
     ("mask + NIfTI only, no flip check", ["--quality_flip_check", "false", "--outputs", "[mask,mask_nifti]"]),
+    (
+        "mask + NIfTI only, no flip check, ONNX Runtime",
+        ["--quality_flip_check", "false", "--outputs", "[mask,mask_nifti]", "--runtime", "onnxruntime"],
+    ),
 )
 
 

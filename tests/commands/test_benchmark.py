@@ -82,6 +82,7 @@ def test_the_folder_benchmark_times_start_up_and_images_per_second(tiny_inferenc
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "setting" not in line]
     assert [row.split("|")[1].strip() for row in rows] == [
         "all outputs, flip check", "all outputs, no flip check", "mask + NIfTI only, no flip check",
+        "mask + NIfTI only, no flip check, ONNX Runtime",
     ]  # fmt: skip
     for row in rows:
         start, whole, per_image, rate = (float(cell) for cell in row.strip("|").split("|")[1:])
