@@ -31,6 +31,7 @@ __all__ = [
     "inference_workflow",
     "make_checkpoint",
     "recipe_settings",
+    "run_bundle",
     "write_checkpoint",
     "write_tiny_overlay",
     "write_tiny_training_overlay",
@@ -75,6 +76,15 @@ def write_tiny_training_overlay(folder: Path, *extra_lines: str) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def run_bundle(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run <args>`` as a person runs it; ``.log`` holds stdout and stderr together."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "monai.bundle", "run", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    result.log = result.stdout + result.stderr
+    return result
 
 
 def recipe_settings(*overlays: Path) -> dict[str, object]:

@@ -4,26 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from inference.samples import write_bad_images, write_good_images
-from tiny_bundle import CONFIGS, make_checkpoint, recipe_settings
+from tiny_bundle import CONFIGS, make_checkpoint, recipe_settings, run_bundle
 
 pytestmark = pytest.mark.slow
-
-
-def _bundle(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", *args], capture_output=True, text=True, env=env, timeout=600
-    )
-    result.log = result.stdout + result.stderr
-    return result
 
 
 def _files(*paths: Path) -> str:
@@ -32,7 +21,9 @@ def _files(*paths: Path) -> str:
 
 def _infer(tiny_inference: dict[str, Path], images: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     config = _files(CONFIGS / "inference.yaml", tiny_inference["overlay"])
-    return _bundle("inference", "--config_file", config, "--dataset_dir", str(images), "--output_dir", str(out), *extra)
+    return run_bundle(
+        "inference", "--config_file", config, "--dataset_dir", str(images), "--output_dir", str(out), *extra
+    )
 
 
 def test_a_folder_with_bad_files_is_processed_and_the_status_says_some_failed(tiny_inference, tmp_path):
@@ -119,11 +110,11 @@ def test_inference_yaml_alone_serves_a_cpu_recipe_checkpoint(tmp_path):
     (tmp_path / "all" / "mono1.dcm").rename(tmp_path / "images" / "mono1.dcm")
     command = ["--dataset_dir", str(tmp_path / "images"), "--output_dir", str(tmp_path / "out")]
     command += ["--ckpt_dir", str(ckpt_dir)]
-    result = _bundle("inference", "--config_file", str(CONFIGS / "inference.yaml"), *command)
+    result = run_bundle("inference", "--config_file", str(CONFIGS / "inference.yaml"), *command)
     assert result.returncode == 0, result.log[-3000:]
     assert json.loads((tmp_path / "out" / "mono1.json").read_text())["pixel_spacing_mm"] == [0.15, 0.2]
     # a config that asks for another network than the one recorded beside the weights is refused, naming the setting
-    wrong = _bundle(
+    wrong = run_bundle(
         "inference", "--config_file", str(CONFIGS / "inference.yaml"), *command, "--output_dir", str(tmp_path / "o2"),
         "--network_overrides", "{'pyramid_channels': 16}",
     )  # fmt: skip
@@ -133,7 +124,7 @@ def test_inference_yaml_alone_serves_a_cpu_recipe_checkpoint(tmp_path):
 
 def test_evaluate_command_writes_metrics_and_prints_the_tables(tiny_inference, phantom_root, tmp_path):
     config = _files(CONFIGS / "inference.yaml", CONFIGS / "evaluate.yaml", tiny_inference["overlay"])
-    result = _bundle(
+    result = run_bundle(
         "evaluate", "--config_file", config, "--dataset_dir", str(phantom_root), "--split", "training",
         "--fold", "0", "--output_dir", str(tmp_path / "out"), "--ckpt_dir", str(tiny_inference["ckpt_dir"]),
     )  # fmt: skip

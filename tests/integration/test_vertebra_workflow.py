@@ -5,26 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tiny_bundle import CONFIGS, write_tiny_training_overlay
+from tiny_bundle import CONFIGS, run_bundle, write_tiny_training_overlay
 
 from scripts.networks.definition import read_settings
 
 pytestmark = pytest.mark.slow
-
-
-def _bundle(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    result = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", *args], capture_output=True, text=True, env=env, timeout=900
-    )
-    result.log = result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +21,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("vertebrae")
     tiny = write_tiny_training_overlay(folder)
     files = str([str(CONFIGS / "train.yaml"), str(CONFIGS / "vertebrae.yaml"), str(tiny)])
-    result = _bundle(
+    result = run_bundle(
         "training", "--config_file", files, "--ckpt_dir", str(folder / "models"), "--output_dir", str(folder / "eval")
     )
     assert result.returncode == 0, result.log[-3000:]
@@ -57,7 +45,7 @@ def test_inference_writes_the_geometry_and_evaluation_scores_it(trained, tmp_pat
     overlay.write_text("device: \"$torch.device('cpu')\"\nprogress_bar: false\n")
     common = ["--ckpt_dir", str(trained / "models")]
     inference = [str(CONFIGS / "inference.yaml"), str(overlay)]
-    result = _bundle(
+    result = run_bundle(
         "inference", "--config_file", str(inference), "--dataset_dir", str(images), "--output_dir", str(out), *common
     )
     assert result.returncode == 0, result.log[-3000:]
@@ -76,7 +64,7 @@ def test_inference_writes_the_geometry_and_evaluation_scores_it(trained, tmp_pat
     assert {"geometric_angle1", "end_vertebrae_angle1"} <= set(rows[0])
 
     evaluation = [*inference, str(CONFIGS / "evaluate.yaml")]
-    result = _bundle(
+    result = run_bundle(
         "evaluate",
         "--config_file",
         str(evaluation),
