@@ -3,9 +3,10 @@
 at the network size, measured back by :func:`scripts.geometry.spine.spine_geometry`, scored against ``angles.csv``.
 
     python scripts/geometry_bound.py <boostnet_labeldata> [--split training] [--sizes 512x256 256x128]
-        [--edge-fractions 0.6 1.0] [--every 1]
+        [--edge-fractions 0.6 1.0] [--tilts shape] [--every 1]
 
-For each size and endplate fit (``edge_fraction`` 1.0 fits the whole width, 0.6 its middle), one row: how many images
+For each size, endplate fit (``edge_fraction`` 1.0 fits the whole width, 0.6 its middle) and tilt source (``shape``:
+each region's own corners; ``centerline``: endplates across the centroids' centre line), one row: how many images
 the rule could run on (the others have a vertebra missing, merged or out of order in the rendered map: usually a label
 error of the file), SMAPE and MAE of the geometric angles on those, the end vertebrae of the three curves against those
 the rule picks from the true landmarks (exact, and within one level), and the mean corner error in original pixels.
@@ -36,14 +37,14 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def score(records: list[dict], size: tuple[int, int], edge_fraction: float) -> dict[str, float]:
+def score(records: list[dict], size: tuple[int, int], edge_fraction: float, tilt: str = "shape") -> dict[str, float]:
     """The bound's figures for one network size and endplate fit (module docstring)."""
     levels = {name: index for index, name in enumerate(VERTEBRA_NAMES)}
     predicted, truth, exact, within_one, corner_error = [], [], [], [], []
     for record in records:
         geometry = resize_pad_geometry(record["size"], size)
         labels = render_vertebra_labels(geometry.to_output(record["landmarks"]), size)
-        result = spine_geometry(labels, record["size"][0], geometry.to_original, edge_fraction=edge_fraction)
+        result = spine_geometry(labels, record["size"][0], geometry.to_original, edge_fraction=edge_fraction, tilt=tilt)
         if result["angles_deg"] is None:
             continue
         predicted.append(result["angles_deg"])
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="training")
     parser.add_argument("--sizes", nargs="+", default=["512x256", "256x128"], help="network sizes HxW")
     parser.add_argument("--edge-fractions", nargs="+", type=float, default=[0.6, 1.0])
+    parser.add_argument("--tilts", nargs="+", default=["shape"], choices=["shape", "centerline"])
     parser.add_argument("--every", type=int, default=1, help="use every n-th image (1: all)")
     args = parser.parse_args(argv)
     try:
@@ -79,14 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
     print(
-        "| size | edge_fraction | rule ran | SMAPE % | MAE deg | end vertebrae exact | within one | corner error px |"
+        "| size | edge_fraction | tilt | rule ran | SMAPE % | MAE deg | end vertebrae exact | within one "
+        "| corner error px |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size_text in args.sizes:
-        for edge_fraction in args.edge_fractions:
-            row = score(records, _size(size_text), edge_fraction)
+        for edge_fraction, tilt in [(fraction, tilt) for fraction in args.edge_fractions for tilt in args.tilts]:
+            row = score(records, _size(size_text), edge_fraction, tilt)
             print(
-                f"| {size_text} | {edge_fraction} | {row['rule_ran']}/{row['images']} | {row['smape']:.2f} | "
+                f"| {size_text} | {edge_fraction} | {tilt} | {row['rule_ran']}/{row['images']} | {row['smape']:.2f} | "
                 f"{row['mae']:.2f} | {row['ends_exact']:.3f} | {row['ends_within_one']:.3f} | "
                 f"{row['corner_error_px']:.1f} |"
             )

@@ -38,7 +38,7 @@ def network_labels(landmarks: np.ndarray, original_size: tuple[int, int]) -> np.
 
 def test_a_perfect_label_map_gives_the_true_end_vertebrae_and_landmarks(phantom):
     size = phantom.image.shape
-    geometry = geometry_record(network_labels(phantom.landmarks, size), size)
+    geometry = geometry_record(network_labels(phantom.landmarks, size), size, tilt="shape")
     truth = cobb_details(phantom.landmarks.astype(np.float64), size[0])
     assert geometry["status"] == "measured" and geometry["problems"] == []
     first = geometry["curves"][0]
@@ -54,7 +54,9 @@ def test_a_missing_vertebra_gives_no_angle_and_a_review(phantom):
     size = phantom.image.shape
     labels = network_labels(phantom.landmarks, size)
     labels[labels == 9] = 0  # T9 not found
-    d = SpineGeometryd()({"labels_network": labels, "image_original": torch.zeros(1, *size), "angles": [30.0, 20, 10]})
+    d = SpineGeometryd(tilt="shape")(
+        {"labels_network": labels, "image_original": torch.zeros(1, *size), "angles": [30.0, 20, 10]}
+    )
     assert d["geometry"]["status"] == "not_measured" and d["geometry"]["angles_deg"] is None
     assert "missing:T9" in d["geometry"]["blocking_problems"] and d["agreement"] is None
     image = np.linspace(0, 1, size[0] * size[1]).reshape(size)
@@ -87,7 +89,7 @@ def test_split_prediction_gives_the_label_map_only_for_vertebrae():
 
 def test_the_drawn_lines_land_on_the_end_vertebrae(phantom):
     size = phantom.image.shape
-    geometry = geometry_record(network_labels(phantom.landmarks, size), size)
+    geometry = geometry_record(network_labels(phantom.landmarks, size), size, tilt="shape")
     picture = render_overlay(np.zeros(size), geometry=geometry)
     truth = cobb_details(phantom.landmarks.astype(np.float64), size[0])
     corners = phantom.landmarks.reshape(17, 4, 2).astype(np.float64)
@@ -131,7 +133,7 @@ def test_the_record_and_summary_carry_the_geometry(tmp_path, phantom):
 def test_geometry_summary_scores_ends_landmarks_and_the_combination(phantom):
     size = phantom.image.shape
     landmarks = phantom.landmarks.astype(np.float64)
-    geometry = geometry_record(network_labels(phantom.landmarks, size), size)
+    geometry = geometry_record(network_labels(phantom.landmarks, size), size, tilt="shape")
     scores = geometry_scores(geometry, landmarks, size[0])
     assert scores["ends"] == scores["true_ends"]
     true = np.asarray(phantom.angles, dtype=np.float64)
@@ -145,3 +147,17 @@ def test_geometry_summary_scores_ends_landmarks_and_the_combination(phantom):
     assert summary["mae_combined"] == pytest.approx(expected, abs=1e-3)
     assert summary["landmark_error_px"] < 4.0
     assert set(ANGLE_NAMES) == set(geometry["angles_deg"])
+
+
+def test_the_centerline_tilts_follow_the_curve(phantom):
+    """Endplates across the centroids' centre line: near the true angles on a phantom, from the same label map."""
+    size = phantom.image.shape
+    geometry = geometry_record(network_labels(phantom.landmarks, size), size)  # the default: centerline
+    angles = np.array([geometry["angles_deg"][name] for name in ANGLE_NAMES])
+    # the largest curve within 2 degrees; the smaller ones, whose ends lie where the fit is one-sided, within 8
+    errors = np.abs(angles - phantom.angles)
+    assert geometry["status"] == "measured" and errors[0] < 2.0 and errors.max() < 8.0
+    truth = cobb_details(phantom.landmarks.astype(np.float64), size[0])
+    first = geometry["curves"][0]
+    found = (VERTEBRA_NAMES.index(first["upper_end"]), VERTEBRA_NAMES.index(first["lower_end"]))
+    assert max(abs(a - b) for a, b in zip(found, truth.end_vertebrae[0], strict=True)) <= 1

@@ -14,6 +14,12 @@ landmarks. The checks, each a stable problem code:
 Missing, merged and out-of-order vertebrae stop the rule (the angles are then None: nothing is guessed); a fragmented
 one is reported but measured. The rule needs all 17 vertebrae, as the AASCE landmarks have.
 
+Two ways to the endplate directions (``tilt``): ``"shape"`` takes each vertebra's corners from its own region
+(:func:`scripts.geometry.vertebrae.vertebra_shape`); ``"centerline"`` lays each vertebra's endplates perpendicular to
+the spine's centre line at its centroid (a quadratic fitted to the centroids of it and its two neighbours on each side),
+keeping the region's own width and height: a vertebra region a few pixels tall says little about its own tilt, while
+the centroids of its neighbours still trace the curve.
+
 Each curve of the rule is reported with its end vertebrae, its apex (the vertebra between them whose centroid lies
 farthest from the line through the end vertebrae's centroids) and the apex's region (:data:`CURVE_REGIONS`).
 """
@@ -21,6 +27,7 @@ farthest from the line through the end vertebrae's centroids) and the apex's reg
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +35,10 @@ import numpy as np
 from scripts.data.cobb import NUM_VERTEBRAE, cobb_details
 from scripts.geometry.vertebrae import VERTEBRA_NAMES, VertebraShape, vertebra_shape
 
-__all__ = ["CURVE_REGIONS", "curve_region", "spine_geometry"]
+__all__ = ["CURVE_REGIONS", "TILT_SOURCES", "centerline_corners", "curve_region", "spine_geometry"]
+
+TILT_SOURCES = ("shape", "centerline")
+_CENTERLINE_REACH = 2  # neighbours on each side in the centre-line fit
 
 # apex ranges, inclusive, by vertebra index (0 = T1): proximal thoracic T1-T5, main thoracic T6-T11,
 # thoracolumbar/lumbar T12-L5 (the apex of a thoracolumbar curve is T12 or L1, of a lumbar curve L1-L4)
@@ -56,6 +66,35 @@ def _apex(centroids: np.ndarray, top: int, bottom: int) -> int:
     offsets = centroids[top : bottom + 1] - start
     distance = np.abs(offsets[:, 0] * direction[1] - offsets[:, 1] * direction[0])
     return top + int(np.argmax(distance))
+
+
+def centerline_corners(shapes: list[VertebraShape]) -> np.ndarray:
+    """Corners (17, 4, 2) TL, TR, BL, BR with each vertebra's endplates perpendicular to the centre line.
+
+    The centre line near vertebra i is ``x = a + b y + c y^2`` fitted to the centroids of vertebrae i-2 .. i+2 (fewer
+    at the ends); its slope ``dx/dy`` at the centroid gives the spine's direction, the endplates run across it. Each
+    rectangle is centred on the region's centroid with the region's own width and height.
+
+    Args:
+        shapes: the 17 measured vertebrae, top to bottom.
+    """
+    centroids = np.array([shape.centroid for shape in shapes])
+    corners = []
+    for index, shape in enumerate(shapes):
+        window = centroids[max(0, index - _CENTERLINE_REACH) : index + _CENTERLINE_REACH + 1]
+        degree = min(2, len(window) - 1)
+        coefficients = np.polyfit(window[:, 1], window[:, 0], degree)
+        slope = float(np.polyval(np.polyder(coefficients), shape.centroid[1]))
+        along = np.array([1.0, -slope]) / np.hypot(1.0, slope)  # the endplate direction, pointing right
+        down = np.array([slope, 1.0]) / np.hypot(1.0, slope)  # the spine's direction, pointing down
+        half_width, half_height = 0.5 * shape.width, 0.5 * shape.height
+        corners.append(
+            [
+                shape.centroid + sx * half_width * along + sy * half_height * down
+                for sy, sx in ((-1, -1), (-1, 1), (1, -1), (1, 1))
+            ]
+        )
+    return np.asarray(corners)
 
 
 def _check(shapes: list[VertebraShape | None], min_area_fraction: float, merged_height_ratio: float) -> list[str]:
@@ -86,6 +125,7 @@ def spine_geometry(
     min_area_fraction: float = 0.3,
     merged_height_ratio: float = 1.8,
     edge_fraction: float = 0.6,
+    tilt: str = "shape",
 ) -> dict[str, Any]:
     """The geometric Cobb angles of one spine from its vertebra label map.
 
@@ -98,6 +138,8 @@ def spine_geometry(
         min_area_fraction: a region below this fraction of the median vertebra area counts as missing.
         merged_height_ratio: a region taller than this many median heights counts as two merged vertebrae.
         edge_fraction: middle part of each vertebra's width its endplate lines are fitted on.
+        tilt: ``"shape"`` (each region's own corners) or ``"centerline"`` (endplates across the centre line through
+            the centroids; module docstring). With ``"centerline"`` the corners of every vertebra need all 17.
 
     Returns:
         A JSON-ready dict: ``vertebrae`` (per found vertebra: ``name``, ``tilt_deg``, ``corners`` (4, 2) TL, TR, BL,
@@ -107,14 +149,21 @@ def spine_geometry(
         is missing).
 
     Raises:
-        ValueError: if ``labels`` is not a 2D array.
+        ValueError: if ``labels`` is not a 2D array, or on an unknown ``tilt``.
     """
+    if tilt not in TILT_SOURCES:
+        raise ValueError(f"tilt must be one of {TILT_SOURCES}, got {tilt!r}.")
     label_map = np.asarray(labels)
     if label_map.ndim != 2:
         raise ValueError(f"labels must be a 2D label map (H, W), got shape {label_map.shape}.")
     mapped = to_original if to_original is not None else (lambda points: points)
     shapes = [vertebra_shape(label_map == index + 1, edge_fraction) for index in range(NUM_VERTEBRAE)]
     problems = _check(shapes, min_area_fraction, merged_height_ratio)
+    found = [shape for name, shape in zip(VERTEBRA_NAMES, shapes, strict=True) if f"missing:{name}" not in problems]
+    if tilt == "centerline" and len(found) == NUM_VERTEBRAE:
+        shapes = [
+            replace(shape, corners=corners) for shape, corners in zip(found, centerline_corners(found), strict=True)
+        ]
     vertebrae = []
     for name, shape in zip(VERTEBRA_NAMES, shapes, strict=True):
         if shape is None or f"missing:{name}" in problems:

@@ -447,8 +447,8 @@ def geometry_summary(images: Sequence[Mapping[str, Any]], combination_weight: fl
         ``num_images``, ``measured`` (images whose geometry the rule could measure) and, over those,
         ``smape_geometric`` / ``mae_geometric`` beside ``smape_regressed_same_images`` / ``mae_regressed_same_images``;
         over every image ``smape_combined`` / ``mae_combined`` (the regressed angles where nothing was measured);
-        ``end_vertebra_exact`` / ``end_vertebra_within_one`` (fractions of the measured images' six end vertebrae
-        that equal the true ones, or lie within one level of them); ``landmark_error_px`` (mean over measured images).
+        ``end_vertebra_exact`` / ``end_vertebra_within_one`` (fractions of the measured images' three curves whose two
+        end vertebrae both equal the true ones, or both lie within one level of them); ``landmark_error_px`` (mean over measured images).
     """
     measured = [image for image in images if image["geometric"] is not None]
     index = {name: i for i, name in enumerate(VERTEBRA_NAMES)}
@@ -471,12 +471,12 @@ def geometry_summary(images: Sequence[Mapping[str, Any]], combination_weight: fl
     true = np.stack([np.asarray(image["true"], dtype=np.float64) for image in measured])
     geometric = np.stack([image["geometric"] for image in measured])
     regressed = np.stack([np.asarray(image["regressed"], dtype=np.float64) for image in measured])
+    # per curve: the larger of its two ends' distances, in levels, from the true ends (as scripts/geometry_bound.py)
     gaps = np.array(
         [
-            abs(index[found] - index[true_end])
+            max(abs(index[found] - index[true_end]) for found, true_end in zip(pair, true_pair, strict=True))
             for image in measured
             for pair, true_pair in zip(image["ends"], image["true_ends"], strict=True)
-            for found, true_end in zip(pair, true_pair, strict=True)
         ]
     )
     errors = [image["landmark_error_px"] for image in measured if image["landmark_error_px"] is not None]

@@ -33,19 +33,20 @@ from scripts.metrics.angles import ANGLE_NAMES
 __all__ = ["SpineGeometryd", "angle_agreement", "geometry_record"]
 
 
-def geometry_record(labels: np.ndarray, original_size: tuple[int, int]) -> dict[str, Any]:
+def geometry_record(labels: np.ndarray, original_size: tuple[int, int], tilt: str = "centerline") -> dict[str, Any]:
     """The ``geometry`` of one image from its vertebra label map at the network's input size.
 
     Args:
         labels: ``(h, w)`` labels 0..17 (the argmax of N_S), at the network input after resize-and-pad.
         original_size: ``(H, W)`` of the radiograph the labels were predicted for.
+        tilt: where the endplate directions come from (:func:`scripts.geometry.spine.spine_geometry`).
 
     Returns:
         The JSON-ready ``geometry`` (module docstring), points in original pixels rounded to 0.01.
     """
     label_map = np.asarray(labels)
     mapping = resize_pad_geometry(original_size, label_map.shape[-2:])
-    result = spine_geometry(label_map, float(original_size[0]), to_original=mapping.to_original)
+    result = spine_geometry(label_map, float(original_size[0]), to_original=mapping.to_original, tilt=tilt)
     angles = result["angles_deg"]
     blocking = [code for code in result["problems"] if not code.startswith("fragmented:")]
     return {
@@ -88,6 +89,8 @@ class SpineGeometryd(MapTransform):
         angles_key: the regressed angles ``(3,)`` in degrees.
         geometry_key: where the geometry goes.
         agreement_key: where the agreement goes.
+        tilt: ``"centerline"`` (default) or ``"shape"``, where the endplate directions come from
+            (:func:`scripts.geometry.spine.spine_geometry`; docs/results.md compares them).
     """
 
     def __init__(
@@ -97,18 +100,20 @@ class SpineGeometryd(MapTransform):
         angles_key: str = "angles",
         geometry_key: str = "geometry",
         agreement_key: str = "agreement",
+        tilt: str = "centerline",
     ) -> None:
         super().__init__(keys, allow_missing_keys=True)
         self.image_key = image_key
         self.angles_key = angles_key
         self.geometry_key = geometry_key
         self.agreement_key = agreement_key
+        self.tilt = tilt
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
             size = (int(d[self.image_key].shape[-2]), int(d[self.image_key].shape[-1]))
-            geometry = geometry_record(np.asarray(d[key]), size)
+            geometry = geometry_record(np.asarray(d[key]), size, self.tilt)
             d[self.geometry_key] = geometry
             d[self.agreement_key] = angle_agreement(d[self.angles_key], geometry)
         return d
