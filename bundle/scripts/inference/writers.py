@@ -19,7 +19,7 @@ For an image ``<stem>`` under ``output_dir``, five files (``outputs`` may leave 
 
 The JSON is always written; the others can be left out (``outputs``), e.g. the CAM picture and the overlay in bulk
 runs, where they cost more than the network. PNGs are written with zlib level ``png_compress_level`` (1 by default:
-several times faster than PIL's 6 on full-size radiographs, for somewhat larger files).
+faster than PIL's default 6 on full-size radiographs, for somewhat larger files).
 
 ``<stem>`` may hold subfolders (``left/a`` for ``<dataset_dir>/left/a.png``): the outputs mirror the folder tree.
 
