@@ -9,7 +9,9 @@ The networks are built from the bundle's configs with MONAI's ``ConfigParser``, 
 ``--config`` (default ``inference.yaml``: the paper's size; add ``cpu.yaml`` for the CPU recipe's size), training from
 ``train.yaml``, the stage's overlay and the files given after the first ``--config`` (as ``train.yaml`` merges recipe
 overlays), with the stage's objective, freezing and Adam optimiser. Weights are random (they do not change the cost)
-and the inputs are random tensors of the configured shapes, so no data or checkpoint is needed.
+and the inputs are random tensors of the configured shapes, so no data or checkpoint is needed. Beside the network
+forward the inference table has the forward as it was before N_S's backbone was shared ("backbone twice"); likewise the
+training table has, for stages c, d and e with the ROIE gate, the step with the gated pass as it was then.
 
 Every measurement runs in a fresh process of its own, so that its peak memory is its own: on CPU the peak resident set
 size (``ru_maxrss``) of that process, on CUDA ``torch.cuda.max_memory_allocated``. Times are the median and the minimum
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import version
@@ -54,6 +57,7 @@ CONFIGS = REPO / "bundle" / "configs"
 sys.path.insert(0, str(REPO / "bundle"))
 
 STAGES = "abcde"
+GATED_STAGES = "cde"  # the stages whose objective runs the gated pass (Seg4RegPlus.gated_segment) when N_S has a gate
 RUNTIMES = ("eager", "channels_last", "bf16", "compile", "onnxruntime")
 RADIOGRAPH_SIZE = (2350, 820)  # (H, W) median size of the AASCE training radiographs, for the preprocessing row
 RESULT_TAG = "BENCHMARK-RESULT "  # marks the one stdout line of a measuring process that carries its result
@@ -114,10 +118,19 @@ def _timings(call: Callable[[], object], runs: int, warmup: int, device: torch.d
     return times
 
 
-def _training_step(parser: Any, device: torch.device, batch: int, size: list[int]) -> tuple[Callable[[], None], dict]:
-    """One optimiser step of the stage's objective on random tensors, as MONAI's ``SupervisedTrainer`` runs it."""
+def _training_step(
+    parser: Any, device: torch.device, batch: int, size: list[int], backbone: str = "once"
+) -> tuple[Callable[[], None], dict]:
+    """One optimiser step of the stage's objective on random tensors, as MONAI's ``SupervisedTrainer`` runs it.
+
+    ``backbone="twice"`` gives the model the gated pass of before N_S's backbone was shared (:func:`_unshare_backbone`).
+    """
     parser["previous_ckpt"] = ""  # random weights: the cost is the same, and no earlier stage's model is needed
     objective = parser.get_parsed_content("train#objective")
+    if backbone == "twice":
+        _unshare_backbone(objective.model)  # the model the objective calls, so its gated passes run the old way
+    elif backbone != "once":
+        raise ValueError(f"backbone must be 'once' or 'twice', got {backbone!r}.")
     optimizer = parser.get_parsed_content("train#optimizer")  # the same objective instance: the parser caches it
     amp = bool(parser.get_parsed_content("amp")) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if amp else None
@@ -166,6 +179,26 @@ def _backbone_twice(network: Any) -> Callable[[torch.Tensor], object]:
         return network.regress(x, gated)
 
     return forward
+
+
+def _gated_segment_twice(network: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Seg4RegPlus.gated_segment`` as training ran it before N_S's backbone was shared: the same logits and CAMs.
+
+    The ungated pass is the whole of N_S (backbone and head) and N_R's CAM of it, both without gradient; the gated
+    pass then computes the backbone again, with gradient, and applies the gate and the head to it.
+    """
+    with torch.no_grad():
+        initial = network.segmenter(x)
+        attention = network.regress(x, torch.softmax(initial, dim=1)).cam
+    low, features = network.segmenter.forward_features(x)
+    return network.segmenter.forward_head(network._gate(features, attention), [x.shape[2], x.shape[3]], low), attention
+
+
+def _unshare_backbone(network: Any) -> None:
+    """Replace ``gated_segment`` of this Seg4RegPlus instance (not its class) by :func:`_gated_segment_twice`."""
+    if not network.use_roie:
+        raise ValueError("backbone twice needs N_S's ROIE gate (roie: true): without it there is no gated pass.")
+    network.gated_segment = types.MethodType(_gated_segment_twice, network)
 
 
 def _flops(call: Callable[[], object]) -> int:
@@ -230,7 +263,8 @@ def measure(spec: dict) -> dict:
 
     Args:
         spec: ``kind`` (inference, preprocessing or training), ``device``, ``batch``, ``configs`` (files merged in
-            order), ``spatial_size`` (None: the configs'), ``runs``, ``warmup`` and ``threads`` (None: torch's choice).
+            order), ``spatial_size`` (None: the configs'), ``runs``, ``warmup`` and ``threads`` (None: torch's choice);
+            for training optionally ``backbone`` (``"twice"``: the gated pass as before N_S's backbone was shared).
 
     Returns:
         ``times`` (seconds per call), ``peak_bytes`` and ``added_bytes`` (see the module docstring), and what was
@@ -246,7 +280,7 @@ def measure(spec: dict) -> dict:
     info: dict[str, Any] = {"spatial_size": size}
     with tempfile.TemporaryDirectory() as folder:
         if spec["kind"] == "training":
-            call, extra = _training_step(parser, device, batch, size)
+            call, extra = _training_step(parser, device, batch, size, spec.get("backbone", "once"))
             info.update(extra)
         elif spec["kind"] == "preprocessing":
             call = _preprocessing(parser, folder)
@@ -352,8 +386,11 @@ def _row(cells: list[object], result: dict, batch: int, steps: bool) -> str:
 NOTES = f"""Times: median and minimum of the timed calls after the untimed warm-up calls; on a machine shared with other
 work the minimum is the better estimate. Network forward: `Seg4RegPlus.forward` (both segmentation passes and both
 regressor passes, N_S's backbone once) in eval mode under `torch.inference_mode`, float32, random weights and inputs;
-"backbone twice" is the same two passes with `PSPNet.forward` for each, as before the backbone was shared. Preprocessing: reading
-an 8-bit {RADIOGRAPH_SIZE[0]}x{RADIOGRAPH_SIZE[1]} JPEG (the median AASCE radiograph size), the size check and the
+"backbone twice" is the same two passes with `PSPNet.forward` for each, as before the backbone was shared; likewise the
+training rows "c, backbone twice", "d, backbone twice" and "e, backbone twice" are that stage's step, measured in the
+same run, with the gated pass as it was then (the whole ungated N_S pass and N_R's CAM without gradient, then N_S's
+backbone again, with gradient, for the gated pass). Preprocessing: reading an 8-bit
+{RADIOGRAPH_SIZE[0]}x{RADIOGRAPH_SIZE[1]} JPEG (the median AASCE radiograph size), the size check and the
 resize-and-pad of `inference.yaml`; post-processing and writing the outputs are not included. Training: one step of the
 stage's objective (zero_grad, forward, backward, Adam step; mixed precision where the config turns it on, CUDA only),
 with the stage's frozen parts frozen, on random tensors (image, a band-shaped spine mask, angles).
@@ -414,12 +451,18 @@ def collect(configs: list[str], stages: str, devices: list[str], batch: int, sha
             network = network or (result if "network" in result else {})
             inference_rows.append(_row([device, what, size], result, size, steps=False))
         for stage in stages:
-            print(f"{device}: training step of stage {stage}, batch {batch}", file=sys.stderr, flush=True)
             files = [str(CONFIGS / "train.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), *overlays]
-            result = run_isolated({**shared, "kind": "training", "device": device, "batch": batch, "configs": files})
-            about = [device, stage, result.get("objective", "-"), ", ".join(result.get("frozen", [])) or "-"]
-            about.append(f"{result['trained'] / 1e6:.2f}" if "trained" in result else "-")
-            training_rows.append(_row([*about, batch], result, batch, steps=True))
+            variants = [("", "once")]
+            if stage in GATED_STAGES and _parser(files, None, "cpu").get_parsed_content("roie"):
+                variants.append((", backbone twice", "twice"))  # the gated pass as before N_S's backbone was shared
+            for suffix, backbone in variants:
+                print(f"{device}: training step of stage {stage}{suffix}, batch {batch}", file=sys.stderr, flush=True)
+                spec = {**shared, "kind": "training", "device": device, "batch": batch, "configs": files}
+                result = run_isolated({**spec, "backbone": backbone})
+                frozen = ", ".join(result.get("frozen", [])) or "-"
+                about = [device, stage + suffix, result.get("objective", "-"), frozen]
+                about.append(f"{result['trained'] / 1e6:.2f}" if "trained" in result else "-")
+                training_rows.append(_row([*about, batch], result, batch, steps=True))
     return inference_rows, training_rows, network
 
 

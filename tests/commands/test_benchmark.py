@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,9 +66,54 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     assert [eager[0], onnx[0], eager[-1]] == ["eager", "onnxruntime", "0"]
     assert float(onnx[-1]) < 1e-3  # the exported network gives the eager network's answer
     assert float(eager[3]) == float(onnx[3]) > 0 and float(convolution[4]) > 0  # GFLOP per call, GFLOP/s
-    (training,) = _table(text, "Training step per stage")
-    assert training[:6] == ["cpu", "d", "ConsistencyObjective", "regressor", training[4], "2"]
-    assert float(training[4]) > 0 and all(float(cell) > 0 for cell in training[6:10]), training
+    shared, twice = _table(text, "Training step per stage")  # stage d runs the gated pass: the old way beside it
+    assert shared[:6] == ["cpu", "d", "ConsistencyObjective", "regressor", shared[4], "2"]
+    assert twice[:6] == ["cpu", "d, backbone twice", *shared[2:6]]
+    for training in (shared, twice):
+        assert float(training[4]) > 0 and all(float(cell) > 0 for cell in training[6:10]), training
+    assert 'training rows "c, backbone twice"' in text
+
+
+def test_the_backbone_twice_training_pass_is_the_gated_pass_with_the_backbone_recomputed():
+    from scripts.engines.objectives import ConsistencyObjective
+    from scripts.losses.smape_loss import SMAPELoss
+    from scripts.networks.cam_regressor import CAMRegressor
+    from scripts.networks.pspnet import PSPNet
+    from scripts.networks.seg4reg import Seg4RegPlus
+
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "scripts" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    torch.manual_seed(0)
+    segmenter = PSPNet(depth=18, pyramid_channels=8, fuse_channels=8, roie=True)
+    regressor = CAMRegressor(in_channels=2)
+    net = Seg4RegPlus(segmenter, regressor).eval()
+    with torch.no_grad():
+        segmenter.gate.alpha.fill_(0.5)  # make the gate matter
+        regressor.fc.weight.normal_()  # and the CAMs non-trivial
+        regressor.fc.bias.normal_()
+    objective = ConsistencyObjective(net, SMAPELoss())  # stage d: N_R frozen, N_S through the gated pass
+    image = torch.rand(2, 1, 64, 32)
+    label = (torch.rand(2, 1, 64, 32) > 0.5).float()
+    shared_logits, shared_attention = net.gated_segment(image)
+
+    benchmark._unshare_backbone(objective.model)
+    backbone_passes = []
+    hook = segmenter.encoder.layer4.register_forward_hook(lambda *args: backbone_passes.append(1))
+    logits, attention = net.gated_segment(image)
+    assert len(backbone_passes) == 2
+    torch.testing.assert_close(logits, shared_logits)
+    torch.testing.assert_close(attention, shared_attention)
+    logits.square().mean().backward()  # the gated pass trains N_S's backbone and the gate, not N_R
+    first = next(segmenter.encoder.parameters())
+    assert segmenter.gate.alpha.grad.abs() > 0 and first.grad is not None and first.grad.abs().sum() > 0
+    assert all(p.grad is None for p in regressor.parameters())
+
+    backbone_passes.clear()
+    objective(image, label, torch.full((2, 3), 20.0))  # what the benchmark's training step calls
+    hook.remove()
+    assert len(backbone_passes) == 2
+    assert Seg4RegPlus.gated_segment.__qualname__ == "Seg4RegPlus.gated_segment"  # the class keeps the shared pass
 
 
 @pytest.mark.slow  # six inference processes of a tiny model

@@ -90,7 +90,7 @@ def test_16bit_png_is_read_at_the_depth_its_samples_were_written(tmp_path, large
     Image.fromarray(pixels).save(path)
     if sbit is not None:
         _with_sbit(path, sbit)
-    with caplog.at_level(logging.INFO, logger="scripts.data.loading"):
+    with caplog.at_level(logging.INFO, logger="scripts.data.decode"):
         image = LoadGrayscale()(path)
     np.testing.assert_allclose(image[0].numpy(), pixels / (2**bits - 1), atol=1e-6)
     assert image.meta["bits_used"] == bits and image.meta["bits_source"] == source
@@ -220,7 +220,7 @@ def test_jpeg_lossless_stuffs_ff_bytes_and_reaches_category_12(tmp_path: Path) -
 )
 def test_dicom_spacing_source_is_recorded(tmp_path: Path, tags: dict, source: str, spacing: list, caplog) -> None:
     stored = np.zeros((3, 4), dtype=np.uint16)
-    with caplog.at_level(logging.INFO, logger="scripts.data.loading"):
+    with caplog.at_level(logging.INFO, logger="scripts.data.decode"):
         image = LoadGrayscale()(write_dicom(tmp_path / "s.dcm", stored, **tags))
     assert image.meta["spacing_source"] == source
     assert f"pixel spacing from {source}" in caplog.text

@@ -235,7 +235,7 @@ def test_list_images_walks_sorted_subfolders_and_names_what_it_skips(tmp_path, c
     for name in ("b.png", "a/z.png", "a/a.jpg", "a/a.png", "c/notes.txt", ".git/x.png", "a/.x.png", "out/a_mask.png"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
-    with caplog.at_level(logging.INFO, logger="scripts.inference.runner"):
+    with caplog.at_level(logging.INFO, logger="scripts.inference.folders"):
         records = list_images(tmp_path, exclude=tmp_path / "out")
     assert [(r["name"], r["stem"]) for r in records] == [
         ("a/a.jpg", "a/a.jpg"),
@@ -247,7 +247,7 @@ def test_list_images_walks_sorted_subfolders_and_names_what_it_skips(tmp_path, c
     assert any("skipped 1 file(s) that are not images" in line and "c/notes.txt" in line for line in lines)
     assert any("skipped 1 subfolder(s)" in line and line.endswith(": out") for line in lines)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="scripts.inference.runner"):
+    with caplog.at_level(logging.INFO, logger="scripts.inference.folders"):
         flat = list_images(tmp_path, recursive="false")
     assert [r["name"] for r in flat] == ["b.png"]
     skipped = [r.getMessage() for r in caplog.records if "subfolder" in r.getMessage()]

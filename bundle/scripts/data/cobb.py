@@ -24,7 +24,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NUM_LANDMARKS", "NUM_VERTEBRAE", "CobbResult", "cobb_angles", "cobb_details", "tilt_vectors"]
+__all__ = [
+    "ANGLE_NAMES",
+    "NUM_LANDMARKS",
+    "NUM_VERTEBRAE",
+    "CobbResult",
+    "cobb_angles",
+    "cobb_details",
+    "tilt_vectors",
+]
+
+ANGLE_NAMES: tuple[str, str, str] = ("angle1", "angle2", "angle3")
+"""Column names of a ``(B, 3)`` angle array; ``"angle1"`` is the largest angle of each spine."""
 
 NUM_VERTEBRAE = 17
 NUM_LANDMARKS = 4 * NUM_VERTEBRAE

@@ -1,23 +1,15 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """Aspect-preserving resize and centred zero padding to a fixed size, invertible, for images, masks and landmarks.
 
-Coordinates. Every geometric transform of this package works in continuous pixel coordinates ``(x, y)`` in which the
-pixel ``[i, j]`` of a ``(C, H, W)`` array covers ``[j, j + 1) x [i, i + 1)``: the image spans ``[0, W] x [0, H]`` and
-its centre is ``(W / 2, H / 2)``. Landmarks are points in these coordinates (``image[:, int(y), int(x)]`` is the pixel
-under ``(x, y)``). With this convention an isotropic scale about the image centre maps the image height exactly onto
-the output height, which keeps the official Cobb rule's height test (its step 7, the sum of two endplate heights against the image height) unchanged under resizing.
-
-The resize is one isotropic scale ``s = min(H_out / H, W_out / W)`` followed by a shift that centres the scaled image
-exactly, so the shift (``pad_top``, ``pad_left``) can be fractional: a point ``p`` maps to ``s * p + (pad_left,
-pad_top)``, images are resampled through that same map (:func:`warp_affine`), and the map is inverted in closed form.
-Cobb angles are invariant to it; they would not be to an anisotropic resize.
+The geometry (coordinate convention, scale and fractional centring shift) is :mod:`scripts.data.resize_geometry`'s;
+this module resamples through it with torch (:func:`warp_affine`, any device) and wraps it in MONAI transforms whose
+trace lets ``Invertd`` bring a prediction back to the original size.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +20,16 @@ from monai.data import MetaTensor
 from monai.data.meta_obj import get_track_meta
 from monai.transforms import InvertibleTransform, MapTransform
 from monai.utils import TraceKeys, convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
+
+from scripts.data.resize_geometry import (
+    INTERPOLATION_MODES,
+    ResizePadGeometry,
+    check_mode,
+    check_size,
+    index_affine,
+    map_points,
+    resize_pad_geometry,
+)
 
 __all__ = [
     "INTERPOLATION_MODES",
@@ -40,65 +42,6 @@ __all__ = [
     "restore_original_size",
     "warp_affine",
 ]
-
-INTERPOLATION_MODES = ("bilinear", "nearest")
-
-
-def _check_size(value: Sequence[int], name: str) -> tuple[int, int]:
-    try:
-        size = tuple(int(v) for v in value)
-        valid = len(size) == 2 and min(size) > 0 and all(float(v) == s for v, s in zip(value, size, strict=True))
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError(f"{name} must be two positive integers (H, W), got {value!r}.")
-    return size  # type: ignore[return-value]
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in INTERPOLATION_MODES:
-        raise ValueError(f"mode must be one of {INTERPOLATION_MODES}, got {mode!r}.")
-    return mode
-
-
-def map_points(points: Any, matrix: np.ndarray) -> Any:
-    """Apply a (3, 3) affine map of pixel coordinates to points.
-
-    Args:
-        points: (..., 2) points (x, y), numpy array or torch tensor.
-        matrix: (3, 3) map from input (x, y, 1) to output (x, y, 1) coordinates.
-
-    Returns:
-        The mapped points, same shape and container as ``points``; a floating dtype is kept, others become float64.
-
-    Raises:
-        ValueError: if ``points`` does not end in a dimension of size 2.
-    """
-    array = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points)
-    if array.ndim < 1 or array.shape[-1] != 2:
-        raise ValueError(f"points must have shape (..., 2), got {tuple(array.shape)}.")
-    dtype = array.dtype if np.issubdtype(array.dtype, np.floating) else np.dtype(np.float64)
-    m = np.asarray(matrix, dtype=np.float64)
-    xy = array.astype(np.float64)
-    mapped = (xy @ m[:2, :2].T + m[:2, 2]).astype(dtype)
-    if isinstance(points, torch.Tensor):
-        return torch.as_tensor(mapped, device=points.device)
-    return mapped
-
-
-def index_affine(matrix: np.ndarray) -> np.ndarray:
-    """The (3, 3) map from output array indices (row, col) to input array indices, for a MetaTensor's affine.
-
-    Args:
-        matrix: (3, 3) map from input to output pixel coordinates (x, y), as used by :func:`warp_affine`.
-
-    Returns:
-        (3, 3) float64 matrix taking (row, col, 1) of the output to (row, col, 1) of the input (pixel centres at integers).
-    """
-    to_centre = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])  # index -> continuous coordinate
-    swap = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # (x, y) <-> (row, col)
-    xy_map = np.linalg.inv(to_centre) @ np.linalg.inv(np.asarray(matrix, dtype=np.float64)) @ to_centre
-    return swap @ xy_map @ swap
 
 
 def warp_affine(
@@ -129,8 +72,8 @@ def warp_affine(
     Raises:
         ValueError: on an image that is not (C, H, W), an empty image, a bad mode or size, or a singular matrix.
     """
-    mode = _check_mode(mode)
-    out_h, out_w = _check_size(spatial_size, "spatial_size")
+    mode = check_mode(mode)
+    out_h, out_w = check_size(spatial_size, "spatial_size")
     tensor = img.as_tensor() if isinstance(img, MetaTensor) else torch.as_tensor(img)
     if tensor.ndim != 3 or min(tensor.shape) == 0:
         raise ValueError(f"img must be a non-empty (C, H, W) image, got shape {tuple(tensor.shape)}.")
@@ -171,76 +114,6 @@ def warp_affine(
     return warped.to(tensor.dtype) if tensor.dtype.is_floating_point else warped
 
 
-@dataclass(frozen=True)
-class ResizePadGeometry:
-    """The scale and (fractional) padding that fit an ``original_size`` image into ``spatial_size``.
-
-    Attributes:
-        original_size: (H, W) of the image before the transform.
-        spatial_size: (H_out, W_out) after it.
-        scale: the isotropic scale ``min(H_out / H, W_out / W)``.
-        pad_top: vertical shift in output pixels (0 along the dimension that fills the output).
-        pad_left: horizontal shift in output pixels.
-    """
-
-    original_size: tuple[int, int]
-    spatial_size: tuple[int, int]
-    scale: float
-    pad_top: float
-    pad_left: float
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """(3, 3) map from original to output pixel coordinates (x, y, 1)."""
-        s = self.scale
-        return np.array([[s, 0.0, self.pad_left], [0.0, s, self.pad_top], [0.0, 0.0, 1.0]])
-
-    def to_output(self, points: Any) -> Any:
-        """Map (..., 2) points (x, y) from the original image to the output."""
-        return map_points(points, self.matrix)
-
-    def to_original(self, points: Any) -> Any:
-        """Map (..., 2) points (x, y) from the output back to the original image (e.g. predicted landmarks)."""
-        return map_points(points, np.linalg.inv(self.matrix))
-
-    def restore(self, img: Any, mode: str = "nearest") -> torch.Tensor:
-        """Map an output-sized (C, H_out, W_out) image (a predicted mask, a CAM) back to (C, H, W) of the original.
-
-        Args:
-            img: (C, H_out, W_out) array or tensor in the output geometry.
-            mode: ``"nearest"`` for label masks, ``"bilinear"`` for probabilities and CAMs.
-
-        Returns:
-            (C, H, W) tensor; the padding is cut away.
-        """
-        return warp_affine(img, np.linalg.inv(self.matrix), self.original_size, mode=mode)
-
-
-def resize_pad_geometry(original_size: Sequence[int], spatial_size: Sequence[int] = (512, 256)) -> ResizePadGeometry:
-    """The geometry of :class:`ResizePad` for one image size.
-
-    Args:
-        original_size: (H, W) of the image.
-        spatial_size: (H_out, W_out) to fit into.
-
-    Returns:
-        The scale and the centring shifts.
-
-    Raises:
-        ValueError: if either size is not two positive integers.
-    """
-    h, w = _check_size(original_size, "original_size")
-    out_h, out_w = _check_size(spatial_size, "spatial_size")
-    # The dimension that fills the output gets no shift at all, so no rounding error creeps into it.
-    if out_h / h <= out_w / w:
-        scale = out_h / h
-        pad_top, pad_left = 0.0, (out_w - scale * w) / 2
-    else:
-        scale = out_w / w
-        pad_top, pad_left = (out_h - scale * h) / 2, 0.0
-    return ResizePadGeometry((h, w), (out_h, out_w), float(scale), float(pad_top), float(pad_left))
-
-
 def restore_original_size(
     img: Any, original_size: Sequence[int], spatial_size: Sequence[int] = (512, 256), mode: str = "nearest"
 ) -> torch.Tensor:
@@ -258,7 +131,8 @@ def restore_original_size(
     Returns:
         (C, H, W) tensor.
     """
-    return resize_pad_geometry(original_size, spatial_size).restore(img, mode=mode)
+    geometry = resize_pad_geometry(original_size, spatial_size)
+    return warp_affine(img, geometry.inverse, geometry.original_size, mode=mode)
 
 
 class ResizePad(InvertibleTransform):
@@ -281,8 +155,8 @@ class ResizePad(InvertibleTransform):
     def __init__(
         self, spatial_size: Sequence[int] = (512, 256), mode: str = "bilinear", antialias: bool = True
     ) -> None:
-        self.spatial_size = _check_size(spatial_size, "spatial_size")
-        self.mode = _check_mode(mode)
+        self.spatial_size = check_size(spatial_size, "spatial_size")
+        self.mode = check_mode(mode)
         self.antialias = antialias
 
     def geometry(self, original_size: Sequence[int]) -> ResizePadGeometry:
@@ -297,7 +171,7 @@ class ResizePad(InvertibleTransform):
         Returns:
             (C, H_out, W_out) MetaTensor (plain tensor when metadata tracking is off).
         """
-        mode = _check_mode(mode or self.mode)
+        mode = check_mode(mode or self.mode)
         img_t = convert_to_tensor(img, track_meta=get_track_meta())
         if img_t.ndim != 3:
             raise ValueError(f"img must be a (C, H, W) image, got shape {tuple(img_t.shape)}.")
@@ -323,7 +197,7 @@ class ResizePad(InvertibleTransform):
         original_size = tuple(int(v) for v in transform[TraceKeys.ORIG_SIZE])
         geometry = self.geometry(original_size)
         mode = transform[TraceKeys.EXTRA_INFO]["mode"]
-        restored = geometry.restore(data, mode=mode)
+        restored = warp_affine(data, geometry.inverse, original_size, mode=mode)
         out, *_ = convert_to_dst_type(restored, data)
         with self.trace_transform(False):
             return self.push_transform(out, affine=index_affine(np.linalg.inv(geometry.matrix)))
@@ -363,7 +237,7 @@ class ResizePadd(MapTransform, InvertibleTransform):
             raise ValueError(f"mode must be one mode or one per key ({len(self.keys)} keys), got {mode!r}.")
         self.mode = ensure_tuple_rep(modes[0], len(self.keys)) if len(modes) == 1 else modes[: len(self.keys)]
         for item in self.mode:
-            _check_mode(item)
+            check_mode(item)
         self.landmarks_key = landmarks_key
         self.resizer = ResizePad(spatial_size, antialias=antialias)
 

@@ -57,7 +57,7 @@ from scripts.flags import as_flag
 from scripts.geometry.vertebrae import VERTEBRA_NAMES
 from scripts.inference.engine import InferenceEvaluator
 from scripts.inference.predictor import original_size_of
-from scripts.inference.runner import refuse_existing
+from scripts.inference.writers import refuse_existing
 from scripts.metrics.angles import ANGLE_NAMES, mae, smape
 from scripts.metrics.registry import (
     ANGLES,

@@ -9,13 +9,15 @@ a module with the network's contract, ``(B, 1, h, w) -> (B, K + 4, h, w)``, so t
 postprocessing do not know the difference.
 
 The export takes seconds, so it is kept in ``cache_dir`` under a name made of the checkpoint's MD5, the input size,
-``flip_tta`` and the torch version: the next run of the same model reuses it, and a retrained ``model.pt`` gets its own
-file. The file is written to a temporary name and renamed, so a killed export never leaves a torn model behind.
+``flip_tta`` and the torch version (:mod:`scripts.inference.onnx_model`): the next run of the same model reuses it, and
+a retrained ``model.pt`` gets its own file. It records the settings serving it needs, so the fast single-image path
+(:mod:`scripts.inference.fast`) runs it without torch. The file is written to a temporary name and renamed, so a
+killed export never leaves a torn model behind. :func:`export_checkpoint` is the ``export_onnx`` run id of
+inference.yaml: it makes the export ahead of time.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -25,7 +27,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["OnnxRuntimeNetwork", "onnx_network"]
+from scripts.inference.onnx_model import ExportedModel, export_name, file_md5
+from scripts.inference.predictor import load_checkpoint
+from scripts.inference.verdict import regressor_status
+
+__all__ = ["OnnxRuntimeNetwork", "export_checkpoint", "onnx_network"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,36 +40,34 @@ class OnnxRuntimeNetwork(nn.Module):
     """An ONNX Runtime session of the exported inference network, called like the network.
 
     Args:
-        path: the exported ``.onnx`` file (input ``image``, output ``pred``).
+        path: the exported ``.onnx`` file (input ``image``, output ``pred``, the settings of
+            :data:`scripts.inference.onnx_model.METADATA_KEYS`).
+        threads: ONNX Runtime's intra-op threads (default: torch's thread count).
+
+    Attributes:
         flip_tta: whether the exported network averages each answer with its mirror image's (read by the evaluator,
             which then skips its own flip check).
-        threads: ONNX Runtime's intra-op threads (default: torch's thread count).
 
     Shapes:
         ``(1, 1, h, w)`` float32 on the CPU ``-> (1, K + 4, h, w)`` float32.
     """
 
-    def __init__(self, path: str | Path, flip_tta: bool = False, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
         super().__init__()
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        self.path = Path(path)
-        self.flip_tta = flip_tta
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.model = ExportedModel(path, threads or torch.get_num_threads())
+        self.path = self.model.path
+        self.flip_tta = self.model.flip_tta
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        feed = {"image": image.detach().to("cpu", torch.float32).contiguous().numpy()}
-        return torch.from_numpy(self.session.run(None, feed)[0])
+        return torch.from_numpy(self.model(image.detach().to("cpu", torch.float32).contiguous().numpy()))
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _record_settings(path: Path, settings: dict[str, str]) -> None:
+    import onnx  # only when exporting
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {f"seg4reg.{key}": value for key, value in settings.items()})
+    onnx.save(model, str(path))
 
 
 def onnx_network(
@@ -79,27 +83,57 @@ def onnx_network(
 
     Raises:
         ValueError: when the network is not on the CPU.
+        UntrainedRegressorError: when the checkpoint's record shows its regressor N_R never trained.
     """
     if any(parameter.device.type != "cpu" for parameter in network.parameters()):
         raise ValueError("runtime onnxruntime runs the network on the CPU; use --device cpu (or runtime torch).")
     height, width = (int(v) for v in input_size)
     flip_tta = bool(getattr(network, "flip_tta", False))
     folder = Path(cache_dir).expanduser()
-    key = _md5(Path(checkpoint)) if checkpoint else os.urandom(8).hex()
-    path = folder / f"seg4reg-{key}-{height}x{width}-tta{int(flip_tta)}-torch{torch.__version__}.onnx"
+    key = file_md5(checkpoint) if checkpoint else os.urandom(8).hex()
+    path = folder / export_name(key, (height, width), flip_tta, torch.__version__)
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         logger.info("exporting the network to ONNX: %s", path)
+        example = torch.zeros(1, 1, height, width)
+        with torch.inference_mode():
+            channels = int(network.eval()(example).shape[1])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
             torch.onnx.export(
-                network.eval(),
-                (torch.zeros(1, 1, height, width),),
-                str(temporary),
-                dynamo=False,
-                input_names=["image"],
-                output_names=["pred"],
+                network.eval(), (example,), str(temporary), dynamo=False, input_names=["image"], output_names=["pred"]
             )
+        settings = {
+            "num_seg_channels": str(channels - 4),
+            "input_size": f"{height},{width}",
+            "flip_tta": str(int(flip_tta)),
+            "checkpoint": str(checkpoint or ""),
+            "checkpoint_md5": key if checkpoint else "",
+            "regressor": regressor_status(checkpoint) if checkpoint else "unknown",
+        }
+        _record_settings(temporary, settings)
         temporary.replace(path)
-    return OnnxRuntimeNetwork(path, flip_tta=flip_tta)
+    return OnnxRuntimeNetwork(path)
+
+
+def export_checkpoint(
+    network: nn.Module, checkpoint: str | Path, input_size: Sequence[int], cache_dir: str | Path
+) -> Path:
+    """Export the trained ``checkpoint`` ahead of time (inference.yaml's ``export_onnx``) and return the file.
+
+    Args:
+        network: the inference network as inference.yaml builds it (its settings from ``network.json``).
+        checkpoint: the ``model.pt`` to export.
+        input_size: the network input ``(h, w)``.
+        cache_dir: where exports are kept (inference.yaml: ``.onnx_cache`` beside the checkpoint).
+
+    Raises:
+        FileNotFoundError, ValueError: from :func:`~scripts.inference.predictor.load_checkpoint`, naming the file.
+        UntrainedRegressorError: when the checkpoint's record shows its regressor N_R never trained.
+    """
+    regressor_status(checkpoint)  # an untrained N_R is refused before the export's seconds are spent
+    load_checkpoint(network.to("cpu"), checkpoint)
+    exported = onnx_network(network, input_size, checkpoint, cache_dir)
+    logger.info("ONNX export of %s: %s", checkpoint, exported.path)
+    return exported.path

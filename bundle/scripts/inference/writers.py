@@ -40,13 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
-from scripts.data.loading import used_spacing
+from scripts.data.cobb import ANGLE_NAMES
+from scripts.data.decode import used_spacing
 from scripts.inference.curves import ANGLE_MEANINGS, CURVE_TYPE_DEFINITION, describe_curve
 from scripts.inference.nifti import MASK_NIFTI_SUFFIX, write_mask_nifti
-from scripts.metrics.angles import ANGLE_NAMES
 from scripts.visualize.overlay import render_overlay
 
 __all__ = [
@@ -56,6 +55,7 @@ __all__ = [
     "SUMMARY_NAME",
     "ImageResultWriter",
     "output_paths",
+    "refuse_existing",
     "result_record",
     "write_summary",
 ]
@@ -250,7 +250,7 @@ class ImageResultWriter:
             cam_picture = np.round(np.clip(cam, 0.0, 1.0) * 255.0).astype(np.uint8)
             Image.fromarray(cam_picture).save(paths["cam"], compress_level=level)
         if "overlay" in paths:
-            image = torch.as_tensor(self._image(prediction)).detach().cpu().float().numpy()
+            image = np.asarray(self._image(prediction), dtype=np.float32)  # a CPU MetaTensor reads as its array
             image = image.reshape(image.shape[-2:])  # (1, H, W) -> (H, W): one grayscale channel
             angles = [record["angles_deg"][name] for name in ANGLE_NAMES]
             overlay = render_overlay(
@@ -293,6 +293,24 @@ class ImageResultWriter:
             "pixel_spacing_col_mm": spacing[1],
             "error": "",
         }
+
+
+def refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
+    """Raise before anything is written when an output exists and ``overwrite`` is off.
+
+    Raises:
+        FileExistsError: naming the existing files (the first ten) and the switch that replaces them.
+    """
+    if overwrite:
+        return
+    existing = [path for path in paths if path.exists()]
+    if existing:
+        listed = "\n  ".join(str(path) for path in existing[:10])
+        more = f"\n  ... and {len(existing) - 10} more" if len(existing) > 10 else ""
+        raise FileExistsError(
+            f"{len(existing)} output file(s) already exist; nothing was written (--overwrite true replaces them):"
+            f"\n  {listed}{more}"
+        )
 
 
 def _write_atomically(path: Path, text: str) -> None:

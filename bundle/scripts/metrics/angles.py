@@ -21,6 +21,7 @@ from monai.metrics import CumulativeIterationMetric
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 
+from scripts.data.cobb import ANGLE_NAMES
 from scripts.metrics.reduction import check_reduction
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
     "smape",
     "smape_per_image",
 ]
-
-ANGLE_NAMES: tuple[str, str, str] = ("angle1", "angle2", "angle3")
-"""Column names of a ``(B, 3)`` angle array; ``"angle1"`` is the largest angle of each spine."""
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[Sequence[float]]
 
