@@ -11,9 +11,10 @@ The networks are built from the bundle's configs with MONAI's ``ConfigParser``, 
 overlays), with the stage's objective, freezing and Adam optimiser. Weights are random (they do not change the cost)
 and the inputs are random tensors of the configured shapes, so no data or checkpoint is needed. Beside the network
 forward the inference table has the forward as it was before N_S's backbone was shared ("backbone twice"); likewise the
-training table has, for stages c, d and e with the ROIE gate, the step with the gated pass as it was then.
+training table has, for stages c, d and e with the ROIE gate, the step with the gated pass as it was then. Each such
+pair is timed in one process, the two calls interleaved, so that the machine's drift in speed falls on both alike.
 
-Every measurement runs in a fresh process of its own, so that its peak memory is its own: on CPU the peak resident set
+Every other measurement runs in a fresh process of its own, so that its peak memory is its own: on CPU the peak resident set
 size (``ru_maxrss``) of that process, on CUDA ``torch.cuda.max_memory_allocated``. Times are the median and the minimum
 of ``--runs`` timed calls after ``--warmup`` untimed ones; on a machine shared with other work the minimum is the better
 estimate of the network's own cost. ``--device all`` (the default) also times the CPU on a GPU machine, which takes
@@ -104,33 +105,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timings(call: Callable[[], object], runs: int, warmup: int, device: torch.device) -> list[float]:
-    """Seconds of each of ``runs`` calls after ``warmup`` untimed ones, the device synchronised around each."""
+def _timings(calls: list[Callable[[], object]], runs: int, warmup: int, device: torch.device) -> list[list[float]]:
+    """Seconds of each of ``runs`` rounds of every call after ``warmup`` untimed rounds, the device synchronised
+    around each call. Several calls are interleaved, their order reversed every other round, so that a drift of the
+    machine's speed falls on all of them alike (a side-by-side comparison)."""
     for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        _sync(device)
-        start = time.perf_counter()
-        call()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
+    for round_index in range(runs):
+        order = list(range(len(calls)))
+        for index in order if round_index % 2 == 0 else order[::-1]:
+            _sync(device)
+            start = time.perf_counter()
+            calls[index]()
+            _sync(device)
+            times[index].append(time.perf_counter() - start)
     return times
 
 
-def _training_step(
-    parser: Any, device: torch.device, batch: int, size: list[int], backbone: str = "once"
-) -> tuple[Callable[[], None], dict]:
-    """One optimiser step of the stage's objective on random tensors, as MONAI's ``SupervisedTrainer`` runs it.
-
-    ``backbone="twice"`` gives the model the gated pass of before N_S's backbone was shared (:func:`_unshare_backbone`).
+def _training_steps(
+    parser: Any, device: torch.device, batch: int, size: list[int], backbones: tuple[str, ...] = ("once",)
+) -> tuple[list[Callable[[], None]], dict]:
+    """One optimiser step of the stage's objective on random tensors, as MONAI's ``SupervisedTrainer`` runs it, for
+    each of ``backbones``: ``"once"`` (the shared backbone), ``"twice"`` (the gated pass of before N_S's backbone was
+    shared, :func:`_unshare_backbone`). The steps share the objective and optimiser; each sets its gated pass first.
     """
+    unknown = sorted(set(backbones) - {"once", "twice"})
+    if unknown:
+        raise ValueError(f"backbones must be 'once' or 'twice', got {unknown}.")
     parser["previous_ckpt"] = ""  # random weights: the cost is the same, and no earlier stage's model is needed
     objective = parser.get_parsed_content("train#objective")
-    if backbone == "twice":
-        _unshare_backbone(objective.model)  # the model the objective calls, so its gated passes run the old way
-    elif backbone != "once":
-        raise ValueError(f"backbone must be 'once' or 'twice', got {backbone!r}.")
     optimizer = parser.get_parsed_content("train#optimizer")  # the same objective instance: the parser caches it
     amp = bool(parser.get_parsed_content("amp")) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if amp else None
@@ -140,7 +145,11 @@ def _training_step(
     angles = torch.rand(batch, 3, device=device) * 40.0 + 5.0
     objective.train()
 
-    def step() -> None:
+    def step(backbone: str) -> None:
+        if backbone == "twice":
+            _unshare_backbone(objective.model)  # the model the objective calls, so its gated passes run the old way
+        else:
+            vars(objective.model).pop("gated_segment", None)  # the class's shared pass again
         optimizer.zero_grad(set_to_none=False)  # SupervisedTrainer's default
         with torch.autocast("cuda", enabled=amp):
             loss = objective(image, label, angles)["loss"]
@@ -153,7 +162,8 @@ def _training_step(
             scaler.update()
 
     trained = sum(p.numel() for p in objective.trainable_parameters())
-    return step, {"objective": type(objective).__name__, "frozen": list(objective.frozen), "trained": trained}
+    steps = [lambda backbone=backbone: step(backbone) for backbone in backbones]
+    return steps, {"objective": type(objective).__name__, "frozen": list(objective.frozen), "trained": trained}
 
 
 def _preprocessing(parser: Any, folder: str) -> Callable[[], None]:
@@ -264,11 +274,13 @@ def measure(spec: dict) -> dict:
     Args:
         spec: ``kind`` (inference, preprocessing or training), ``device``, ``batch``, ``configs`` (files merged in
             order), ``spatial_size`` (None: the configs'), ``runs``, ``warmup`` and ``threads`` (None: torch's choice);
-            for training optionally ``backbone`` (``"twice"``: the gated pass as before N_S's backbone was shared).
+            for inference and training optionally ``backbone``: ``"twice"``, the gated pass as before N_S's backbone
+            was shared, or ``"both"``, the shared and the old pass interleaved in this one process (:func:`_timings`).
 
     Returns:
-        ``times`` (seconds per call), ``peak_bytes`` and ``added_bytes`` (see the module docstring), and what was
-        measured (network hyper-parameters, or the stage's objective, freezing and trained parameter count).
+        ``times`` (seconds per call; with ``backbone="both"`` also ``times_twice``), ``peak_bytes`` and
+        ``added_bytes`` (see the module docstring; with ``"both"`` the process's, for both), and what was measured
+        (network hyper-parameters, or the stage's objective, freezing and trained parameter count).
     """
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
@@ -278,12 +290,14 @@ def measure(spec: dict) -> dict:
     size = [int(s) for s in parser.get_parsed_content("input_size" if "input_size" in parser else "spatial_size")]
     batch = spec["batch"]
     info: dict[str, Any] = {"spatial_size": size}
+    backbone = spec.get("backbone", "once")
+    backbones = ("once", "twice") if backbone == "both" else (backbone,)
     with tempfile.TemporaryDirectory() as folder:
         if spec["kind"] == "training":
-            call, extra = _training_step(parser, device, batch, size, spec.get("backbone", "once"))
+            calls, extra = _training_steps(parser, device, batch, size, backbones)
             info.update(extra)
         elif spec["kind"] == "preprocessing":
-            call = _preprocessing(parser, folder)
+            calls = [_preprocessing(parser, folder)]
         elif spec["kind"] == "runtime":
             network = parser.get_parsed_content("network_def").to(device).eval()
             runtime_call, extra = _runtime(network, torch.rand(batch, 1, *size, device=device), spec["variant"], folder)
@@ -293,29 +307,37 @@ def measure(spec: dict) -> dict:
                 with torch.inference_mode():
                     runtime_call()
 
+            calls = [call]
+
         else:
             network = parser.get_parsed_content("network_def").to(device).eval()
             x = torch.rand(batch, 1, *size, device=device)
             info["parameters"] = sum(p.numel() for p in network.parameters())
             settings = parser.get_parsed_content("network_settings")
             info["network"] = {key: settings[key] for key in NETWORK_KEYS}
-            forward = _backbone_twice(network) if spec["kind"] == "inference_two_pass" else network
+            forwards = {"once": network, "twice": _backbone_twice(network)}
 
-            def call() -> None:
-                with torch.inference_mode():
-                    forward(x)
+            def forward_with(backbone: str) -> Callable[[], None]:
+                def call() -> None:
+                    with torch.inference_mode():
+                        forwards[backbone](x)
+
+                return call
+
+            calls = [forward_with(backbone) for backbone in backbones]
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
             before = torch.cuda.memory_allocated(device)
         else:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-        times = _timings(call, spec["runs"], spec["warmup"], device)
+        times = _timings(calls, spec["runs"], spec["warmup"], device)
         if device.type == "cuda":
             peak = torch.cuda.max_memory_allocated(device)
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {**info, "times": times, "peak_bytes": peak, "added_bytes": max(peak - before, 0)}
+    measured = {"times": times[0], **({"times_twice": times[1]} if len(times) > 1 else {})}
+    return {**info, **measured, "peak_bytes": peak, "added_bytes": max(peak - before, 0)}
 
 
 def run_isolated(spec: dict) -> dict:
@@ -387,9 +409,11 @@ NOTES = f"""Times: median and minimum of the timed calls after the untimed warm-
 work the minimum is the better estimate. Network forward: `Seg4RegPlus.forward` (both segmentation passes and both
 regressor passes, N_S's backbone once) in eval mode under `torch.inference_mode`, float32, random weights and inputs;
 "backbone twice" is the same two passes with `PSPNet.forward` for each, as before the backbone was shared; likewise the
-training rows "c, backbone twice", "d, backbone twice" and "e, backbone twice" are that stage's step, measured in the
-same run, with the gated pass as it was then (the whole ungated N_S pass and N_R's CAM without gradient, then N_S's
-backbone again, with gradient, for the gated pass). Preprocessing: reading an 8-bit
+training rows "c, backbone twice", "d, backbone twice" and "e, backbone twice" are that stage's step with the gated
+pass as it was then (the whole ungated N_S pass and N_R's CAM without gradient, then N_S's backbone again, with
+gradient, for the gated pass). Each "backbone twice" row is timed in the same process as the row above it, the two
+calls interleaved (their order reversed every other round), so that a drift of the machine's speed falls on both;
+their memory columns are that process's, the same for both. Preprocessing: reading an 8-bit
 {RADIOGRAPH_SIZE[0]}x{RADIOGRAPH_SIZE[1]} JPEG (the median AASCE radiograph size), the size check and the
 resize-and-pad of `inference.yaml`; post-processing and writing the outputs are not included. Training: one step of the
 stage's objective (zero_grad, forward, backward, Adam step; mixed precision where the config turns it on, CUDA only),
@@ -437,32 +461,48 @@ def runtime_rows(configs: list[str], runtimes: list[str], shared: dict) -> list[
     return rows
 
 
+TWICE = "backbone twice (before sharing it)"
+
+
+def _twice(result: dict) -> dict:
+    """The "backbone twice" half of a ``backbone="both"`` result, as a result of its own (or its failure)."""
+    return result if "error" in result else {**result, "times": result["times_twice"]}
+
+
 def collect(configs: list[str], stages: str, devices: list[str], batch: int, shared: dict) -> tuple[list, list, dict]:
     """Run every measurement, each in its own process: the inference and training table rows, and the network."""
     overlays = configs[1:]
     inference_rows, training_rows, network = [], [], {}
     for device in devices:
         measured = [("network forward", "inference", size) for size in sorted({1, batch})]
-        measured += [("network forward, backbone twice (before sharing it)", "inference_two_pass", 1)]
         measured += [("preprocessing", "preprocessing", 1)] if device == "cpu" else []
         for what, kind, size in measured:
-            print(f"{device}: {what}, batch {size}", file=sys.stderr, flush=True)
-            result = run_isolated({**shared, "kind": kind, "device": device, "batch": size, "configs": configs})
+            both = kind == "inference" and size == 1  # beside the network as before the backbone was shared
+            print(
+                f"{device}: {what}{' (and backbone twice)' if both else ''}, batch {size}", file=sys.stderr, flush=True
+            )
+            spec = {**shared, "kind": kind, "device": device, "batch": size, "configs": configs}
+            result = run_isolated({**spec, "backbone": "both" if both else "once"})
             network = network or (result if "network" in result else {})
             inference_rows.append(_row([device, what, size], result, size, steps=False))
+            if both:
+                twice = _twice(result)
+                inference_rows.append(_row([device, f"{what}, {TWICE}", size], twice, size, steps=False))
         for stage in stages:
             files = [str(CONFIGS / "train.yaml"), str(CONFIGS / f"stage_{stage}.yaml"), *overlays]
-            variants = [("", "once")]
-            if stage in GATED_STAGES and _parser(files, None, "cpu").get_parsed_content("roie"):
-                variants.append((", backbone twice", "twice"))  # the gated pass as before N_S's backbone was shared
-            for suffix, backbone in variants:
-                print(f"{device}: training step of stage {stage}{suffix}, batch {batch}", file=sys.stderr, flush=True)
-                spec = {**shared, "kind": "training", "device": device, "batch": batch, "configs": files}
-                result = run_isolated({**spec, "backbone": backbone})
-                frozen = ", ".join(result.get("frozen", [])) or "-"
-                about = [device, stage + suffix, result.get("objective", "-"), frozen]
-                about.append(f"{result['trained'] / 1e6:.2f}" if "trained" in result else "-")
-                training_rows.append(_row([*about, batch], result, batch, steps=True))
+            both = stage in GATED_STAGES and _parser(files, None, "cpu").get_parsed_content("roie")
+            print(f"{device}: training step of stage {stage}, batch {batch}", file=sys.stderr, flush=True)
+            spec = {**shared, "kind": "training", "device": device, "batch": batch, "configs": files}
+            result = run_isolated({**spec, "backbone": "both" if both else "once"})
+            frozen = ", ".join(result.get("frozen", [])) or "-"
+            about = [result.get("objective", "-"), frozen]
+            about.append(f"{result['trained'] / 1e6:.2f}" if "trained" in result else "-")
+            training_rows.append(_row([device, stage, *about, batch], result, batch, steps=True))
+            if both:  # the gated pass as before N_S's backbone was shared, interleaved with the shared one
+                twice = _twice(result)
+                training_rows.append(
+                    _row([device, f"{stage}, backbone twice", *about, batch], twice, batch, steps=True)
+                )
     return inference_rows, training_rows, network
 
 

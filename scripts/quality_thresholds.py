@@ -24,9 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))
 
 from scripts.data.aasce import DatasetError, load_datalist
-from scripts.data.loading import read_grayscale
+from scripts.data.decode import read_grayscale
 from scripts.data.spine_mask import render_spine_mask
-from scripts.inference.quality import image_roughness, mask_statistics
+from scripts.inference.verdict import image_roughness, mask_statistics
 
 WHITE_FLOOR = 0.05
 STATISTICS = ("aspect", "image_std", "roughness", "white_fraction", "area", "extent", "width", "gap")

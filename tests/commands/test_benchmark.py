@@ -53,8 +53,8 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     inference = _table(text, "Inference")
     assert [row[:3] for row in inference] == [
         ["cpu", "network forward", "1"],
-        ["cpu", "network forward", "2"],
         ["cpu", "network forward, backbone twice (before sharing it)", "1"],
+        ["cpu", "network forward", "2"],
         ["cpu", "preprocessing", "1"],
     ]
     for row in inference:
@@ -71,7 +71,7 @@ def test_benchmark_reports_inference_and_training_and_replaces_only_when_asked(t
     assert twice[:6] == ["cpu", "d, backbone twice", *shared[2:6]]
     for training in (shared, twice):
         assert float(training[4]) > 0 and all(float(cell) > 0 for cell in training[6:10]), training
-    assert 'training rows "c, backbone twice"' in text
+    assert 'training rows "c, backbone twice"' in text and "interleaved" in text
 
 
 def test_the_backbone_twice_training_pass_is_the_gated_pass_with_the_backbone_recomputed():
@@ -128,11 +128,17 @@ def test_the_folder_benchmark_times_start_up_and_images_per_second(tiny_inferenc
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "setting" not in line]
     assert [row.split("|")[1].strip() for row in rows] == [
-        "all outputs, flip check", "all outputs, no flip check", "mask + NIfTI only, no flip check",
-        "mask + NIfTI only, no flip check, ONNX Runtime",
+        "run inference: all outputs, flip check", "run inference: all outputs, no flip check",
+        "run inference: mask + NIfTI only, no flip check",
+        "run inference: mask + NIfTI only, no flip check, ONNX Runtime",
+        "fast path: all outputs, flip check", "fast path: mask + NIfTI only, no flip check",
     ]  # fmt: skip
-    for row in rows:
-        start, whole, per_image, rate = (float(cell) for cell in row.strip("|").split("|")[1:])
-        assert start > 0 and whole > 0 and rate == pytest.approx(1 / per_image, rel=0.02)
+    for row in rows:  # tiny images cost milliseconds: a rate may drown in the start-up jitter, never be made up
+        start, whole, per_image, rate = (cell.strip() for cell in row.strip("|").split("|")[1:])
+        assert float(start) > 0 and float(whole) > 0
+        if rate == "below the noise":
+            assert float(per_image) <= 0.0005  # printed to 3 decimals: 0.000 or a negative difference
+        else:  # the rate is the inverse of the per-image time, which is printed rounded to 3 decimals
+            assert 1 / float(rate) == pytest.approx(float(per_image), rel=0.02, abs=0.0005)
     missing = subprocess.run([*command[:3], "--ckpt-dir", str(tmp_path)], capture_output=True, text=True)
     assert missing.returncode == 2 and f"{tmp_path / 'model.pt'} does not exist" in missing.stderr

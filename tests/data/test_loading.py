@@ -17,7 +17,8 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.uid import JPEGLosslessSV1
 
-from scripts.data.loading import LoadGrayscale, LoadGrayscaled, is_dicom, read_grayscale
+from scripts.data.decode import is_dicom, read_grayscale
+from scripts.data.loading import LoadGrayscale, LoadGrayscaled
 
 
 def _zero_width_png(path: Path) -> Path:

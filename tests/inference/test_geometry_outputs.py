@@ -12,11 +12,12 @@ from scripts.data.cobb import cobb_details
 from scripts.data.phantoms import make_phantom
 from scripts.data.resize_pad import resize_pad_geometry
 from scripts.data.spine_mask import render_vertebra_labels
+from scripts.geometry.record import angle_agreement, geometry_record
 from scripts.geometry.vertebrae import VERTEBRA_NAMES
 from scripts.inference.evaluation import geometry_scores, geometry_summary
-from scripts.inference.geometry import SpineGeometryd, angle_agreement, geometry_record
+from scripts.inference.geometry import SpineGeometryd
 from scripts.inference.predictor import SplitPredictiond
-from scripts.inference.quality import quality_verdict
+from scripts.inference.verdict import quality_verdict
 from scripts.inference.writers import SUMMARY_COLUMNS, ImageResultWriter
 from scripts.metrics.angles import ANGLE_NAMES
 from scripts.visualize.overlay import CURVE_COLOURS, cobb_lines, render_overlay

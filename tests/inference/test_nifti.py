@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from dicom_files import write_dicom
 
-from scripts.data.loading import LoadGrayscale, used_spacing
+from scripts.data.decode import used_spacing
+from scripts.data.loading import LoadGrayscale
 from scripts.inference.nifti import write_mask_nifti
 
 

@@ -12,9 +12,9 @@ from spine_shapes import sine_spine
 from tiny_bundle import CONFIGS
 
 from scripts.data.spine_mask import render_spine_mask
-from scripts.inference.quality import (
+from scripts.inference.quality import QualityCheckd
+from scripts.inference.verdict import (
     DEFAULT_LIMITS,
-    QualityCheckd,
     UntrainedRegressorError,
     mask_statistics,
     quality_verdict,

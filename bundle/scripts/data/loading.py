@@ -18,17 +18,9 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 
-from scripts.data.decode import DICOM_SUFFIXES, SPACING_TAGS, is_dicom, read_grayscale, used_spacing
+from scripts.data.decode import read_grayscale, used_spacing
 
-__all__ = [
-    "DICOM_SUFFIXES",
-    "SPACING_TAGS",
-    "LoadGrayscale",
-    "LoadGrayscaled",
-    "is_dicom",
-    "read_grayscale",
-    "used_spacing",
-]
+__all__ = ["LoadGrayscale", "LoadGrayscaled"]
 
 
 class LoadGrayscale(Transform):

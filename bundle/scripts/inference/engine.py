@@ -51,7 +51,7 @@ class InferenceEvaluator(SupervisedEvaluator):
         postprocessing: the bundle's ``postprocessing`` (one decollated record).
         inferer: how the network is called (``SimpleInferer`` by default: the whole padded image at once).
         flip_check: also run the mirrored image and add its angles, ``angles_flipped`` ``(B, 3)``, to the output (the
-            quality verdict's flip check, :mod:`scripts.inference.quality`); skipped for a network that already
+            quality verdict's flip check, :mod:`scripts.inference.verdict`); skipped for a network that already
             averages both (``flip_tta``), whose two answers are one. Twice the network's cost.
         runtime: ``"torch"`` (eager), or ``"onnxruntime"``: once the weights are loaded, the network is exported and
             run by ONNX Runtime on the CPU (:mod:`scripts.inference.onnx_runtime`; needs ``input_size``).

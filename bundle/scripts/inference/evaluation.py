@@ -50,7 +50,7 @@ from torch.utils.data import DataLoader
 
 from scripts.data.aasce import DatasetError, kfold_split, load_datalist, scan_split
 from scripts.data.cobb import cobb_details
-from scripts.data.loading import read_grayscale
+from scripts.data.decode import read_grayscale
 from scripts.data.resize_pad import resize_pad_geometry
 from scripts.data.spine_mask import render_spine_mask, render_vertebra_labels
 from scripts.flags import as_flag

@@ -254,9 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             prediction = {**predictor(record["image"]), "name": record["name"], "stem": record["stem"]}
             rows.append(writer.summary_row(writer(prediction, output_dir)))
-        except (OSError, ValueError) as error:
-            print(f"FAILED {record['image']}: {error}", file=sys.stderr)
-            rows.append({"name": record["name"], "file": record["image"], "status": "failed", "error": str(error)})
+        except Exception as error:  # one file that cannot be read, measured or written must not stop the others
+            reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            print(f"FAILED {record['image']}: {reason}", file=sys.stderr)
+            rows.append({"name": record["name"], "file": record["image"], "status": "failed", "error": reason})
     output_dir.mkdir(parents=True, exist_ok=True)
     write_summary(output_dir / SUMMARY_NAME, rows)
     failed = sum(row["status"] != "ok" for row in rows)

@@ -13,7 +13,7 @@ the original radiograph's pixels. It adds to the image's record:
   geometry has no angles.
 
 Nothing is guessed: where a vertebra is missing, merged or out of order, the geometric angles are None and the
-quality verdict (:mod:`scripts.inference.quality`) says why. A spine-mask N_S (K = 2) has no ``labels_network``; the
+quality verdict (:mod:`scripts.inference.verdict`) says why. A spine-mask N_S (K = 2) has no ``labels_network``; the
 step then leaves the record alone.
 """
 
@@ -28,7 +28,7 @@ from monai.transforms import MapTransform
 
 from scripts.geometry.record import angle_agreement, geometry_record
 
-__all__ = ["SpineGeometryd", "angle_agreement", "geometry_record"]
+__all__ = ["SpineGeometryd"]
 
 
 class SpineGeometryd(MapTransform):

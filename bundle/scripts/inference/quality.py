@@ -1,7 +1,7 @@
 # Copyright (c) 2026 Seg4Reg+ bundle authors. Licensed under the Apache License, Version 2.0.
 """The quality verdict as a MONAI postprocessing step (``configs/inference.yaml``'s ``postprocessing``).
 
-The checks, their limits and the verdict are :mod:`scripts.inference.verdict`'s (re-exported here).
+The checks, their limits and the verdict are :mod:`scripts.inference.verdict`'s.
 """
 
 from __future__ import annotations
@@ -14,28 +14,9 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from scripts.inference.verdict import (
-    DEFAULT_LIMITS,
-    UntrainedRegressorError,
-    image_reasons,
-    image_roughness,
-    mask_reasons,
-    mask_statistics,
-    quality_verdict,
-    regressor_status,
-)
+from scripts.inference.verdict import DEFAULT_LIMITS, quality_verdict, regressor_status
 
-__all__ = [
-    "DEFAULT_LIMITS",
-    "QualityCheckd",
-    "UntrainedRegressorError",
-    "image_reasons",
-    "image_roughness",
-    "mask_reasons",
-    "mask_statistics",
-    "quality_verdict",
-    "regressor_status",
-]
+__all__ = ["QualityCheckd"]
 
 
 class QualityCheckd(MapTransform):

@@ -6,7 +6,7 @@ For an image ``<stem>`` under ``output_dir``, five files (``outputs`` may leave 
 - ``<stem>.json``: the three angles in degrees (``angle1`` the largest curve; meanings in ``angle_definitions``), the
   curve type and severity (:mod:`scripts.inference.curves`), the image size, the DICOM pixel spacing when the file
   has one, the model version (``metadata.json``), the checkpoint used, and the quality verdict (``quality``: ``ok`` or
-  ``review`` with machine-readable reasons, :mod:`scripts.inference.quality`); from a vertebra-level N_S also
+  ``review`` with machine-readable reasons, :mod:`scripts.inference.verdict`); from a vertebra-level N_S also
   ``geometry`` (the geometric angles, each curve's end vertebrae, apex and region, the 68 estimated landmarks, each
   vertebra's corners and tilt) and ``agreement`` (regressed minus geometric angles), :mod:`scripts.inference.geometry`.
 - ``<stem>_mask.png``: the spine mask at the original resolution, 8-bit, 0 background and 255 spine.

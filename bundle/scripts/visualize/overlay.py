@@ -47,7 +47,7 @@ def render_overlay(
         true_mask: (H, W) ground-truth mask, outlined in green.
         true_angles: the three true angles, written under the predicted ones.
         alpha: opacity of the mask tint and of the CAM.
-        verdict: the quality verdict (:mod:`scripts.inference.quality`): ``review`` is written in red under the
+        verdict: the quality verdict (:mod:`scripts.inference.verdict`): ``review`` is written in red under the
             angles with its reasons, ``ok`` in green.
 
     Returns:
