@@ -30,10 +30,12 @@ import numpy as np
 __all__ = [
     "INTERPOLATION_MODES",
     "ResizePadGeometry",
+    "WarpPlan",
     "check_mode",
     "check_size",
     "index_affine",
     "map_points",
+    "plan_warp",
     "resize_pad_geometry",
     "warp_array",
 ]
@@ -164,6 +166,52 @@ def resize_pad_geometry(original_size: Sequence[int], spatial_size: Sequence[int
     return ResizePadGeometry((h, w), (out_h, out_w), float(scale), float(pad_top), float(pad_left))
 
 
+@dataclass(frozen=True)
+class WarpPlan:
+    """What a resampling through an affine map does, whichever library runs it (:func:`plan_warp`).
+
+    Attributes:
+        mode: ``"bilinear"`` or ``"nearest"``.
+        spatial_size: the output (H_out, W_out).
+        inverse: (3, 3) map from output to (block-averaged) input pixel coordinates.
+        factor: ``k`` of the ``k x k`` block average taken first (1: none).
+    """
+
+    mode: str
+    spatial_size: tuple[int, int]
+    inverse: np.ndarray
+    factor: int
+
+
+def plan_warp(
+    shape: Sequence[int], matrix: np.ndarray, spatial_size: Sequence[int], mode: str, antialias: bool
+) -> WarpPlan:
+    """Check a resampling's arguments and plan it: the inverse map, and the block average of a strong bilinear shrink.
+
+    Args:
+        shape: the input's (C, H, W).
+        matrix: (3, 3) map from input (x, y, 1) to output (x, y, 1) pixel coordinates.
+        spatial_size: output (H_out, W_out).
+        mode: ``"bilinear"`` or ``"nearest"``.
+        antialias: block-average before a shrink by ``k >= 2`` (bilinear only).
+
+    Raises:
+        ValueError: on an image that is not (C, H, W), an empty image, a bad mode or size, or a singular matrix.
+    """
+    mode = check_mode(mode)
+    size = check_size(spatial_size, "spatial_size")
+    if len(shape) != 3 or min(shape) == 0:
+        raise ValueError(f"img must be a non-empty (C, H, W) image, got shape {tuple(shape)}.")
+    forward = np.asarray(matrix, dtype=np.float64)
+    if forward.shape != (3, 3) or abs(np.linalg.det(forward[:2, :2])) < 1e-12:
+        raise ValueError(f"matrix must be an invertible (3, 3) affine map, got {forward.tolist()}.")
+    inverse = np.linalg.inv(forward)
+    factor = math.floor(math.sqrt(abs(np.linalg.det(inverse[:2, :2]))) + 1e-9)
+    if mode != "bilinear" or not antialias or factor < 2:
+        return WarpPlan(mode, size, inverse, 1)
+    return WarpPlan(mode, size, np.diag([1.0 / factor, 1.0 / factor, 1.0]) @ inverse, factor)
+
+
 def warp_array(
     img: np.ndarray,
     matrix: np.ndarray,
@@ -192,27 +240,17 @@ def warp_array(
     Raises:
         ValueError: on an image that is not (C, H, W), an empty image, a bad mode or size, or a singular matrix.
     """
-    mode = check_mode(mode)
-    out_h, out_w = check_size(spatial_size, "spatial_size")
     array = np.asarray(img)
-    if array.ndim != 3 or min(array.shape) == 0:
-        raise ValueError(f"img must be a non-empty (C, H, W) image, got shape {tuple(array.shape)}.")
-    forward = np.asarray(matrix, dtype=np.float64)
-    if forward.shape != (3, 3) or abs(np.linalg.det(forward[:2, :2])) < 1e-12:
-        raise ValueError(f"matrix must be an invertible (3, 3) affine map, got {forward.tolist()}.")
-    inverse = np.linalg.inv(forward)
-
+    plan = plan_warp(array.shape, matrix, spatial_size, mode, antialias)
+    mode, (out_h, out_w), inverse, factor = plan.mode, plan.spatial_size, plan.inverse, plan.factor
     source = array.astype(np.float64 if array.dtype == np.float64 else np.float32)
-    extent_h, extent_w = float(array.shape[1]), float(array.shape[2])
-    factor = math.floor(math.sqrt(abs(np.linalg.det(inverse[:2, :2]))) + 1e-9)
-    if mode == "bilinear" and antialias and factor >= 2:
+    extent_h, extent_w = array.shape[1] / factor, array.shape[2] / factor
+    if factor > 1:
         pad_h, pad_w = (-array.shape[1]) % factor, (-array.shape[2]) % factor
         if pad_h or pad_w:
             source = np.pad(source, ((0, 0), (0, pad_h), (0, pad_w)), mode="edge")
         c, h, w = source.shape
         source = source.reshape(c, h // factor, factor, w // factor, factor).mean(axis=(2, 4), dtype=source.dtype)
-        inverse = np.diag([1.0 / factor, 1.0 / factor, 1.0]) @ inverse
-        extent_h, extent_w = extent_h / factor, extent_w / factor
 
     height, width = source.shape[-2:]
     if inverse[0, 1] == 0 and inverse[1, 0] == 0:  # axis-aligned (every resize-and-pad): rows and columns apart

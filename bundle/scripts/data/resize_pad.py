@@ -8,7 +8,6 @@ trace lets ``Invertd`` bring a prediction back to the original size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ from scripts.data.resize_geometry import (
     check_size,
     index_affine,
     map_points,
+    plan_warp,
     resize_pad_geometry,
 )
 
@@ -72,26 +72,16 @@ def warp_affine(
     Raises:
         ValueError: on an image that is not (C, H, W), an empty image, a bad mode or size, or a singular matrix.
     """
-    mode = check_mode(mode)
-    out_h, out_w = check_size(spatial_size, "spatial_size")
     tensor = img.as_tensor() if isinstance(img, MetaTensor) else torch.as_tensor(img)
-    if tensor.ndim != 3 or min(tensor.shape) == 0:
-        raise ValueError(f"img must be a non-empty (C, H, W) image, got shape {tuple(tensor.shape)}.")
-    forward = np.asarray(matrix, dtype=np.float64)
-    if forward.shape != (3, 3) or abs(np.linalg.det(forward[:2, :2])) < 1e-12:
-        raise ValueError(f"matrix must be an invertible (3, 3) affine map, got {forward.tolist()}.")
-    inverse = np.linalg.inv(forward)
-
+    plan = plan_warp(tuple(tensor.shape), matrix, spatial_size, mode, antialias)
+    mode, (out_h, out_w), inverse, factor = plan.mode, plan.spatial_size, plan.inverse, plan.factor
     source = tensor.unsqueeze(0).to(torch.float64 if tensor.dtype == torch.float64 else torch.float32)
-    extent_h, extent_w = float(tensor.shape[1]), float(tensor.shape[2])
-    factor = math.floor(math.sqrt(abs(np.linalg.det(inverse[:2, :2]))) + 1e-9)
-    if mode == "bilinear" and antialias and factor >= 2:
+    extent_h, extent_w = tensor.shape[1] / factor, tensor.shape[2] / factor
+    if factor > 1:
         pad_h, pad_w = (-tensor.shape[1]) % factor, (-tensor.shape[2]) % factor
         if pad_h or pad_w:
             source = F.pad(source, (0, pad_w, 0, pad_h), mode="replicate")
         source = F.avg_pool2d(source, factor)
-        inverse = np.diag([1.0 / factor, 1.0 / factor, 1.0]) @ inverse
-        extent_h, extent_w = extent_h / factor, extent_w / factor
 
     device = tensor.device
     rows = torch.arange(out_h, dtype=torch.float64, device=device) + 0.5
