@@ -17,7 +17,7 @@ from scripts.geometry.vertebrae import VERTEBRA_NAMES
 from scripts.inference.evaluation import geometry_scores, geometry_summary
 from scripts.inference.geometry import SpineGeometryd
 from scripts.inference.predictor import SplitPredictiond
-from scripts.inference.verdict import quality_verdict
+from scripts.inference.verdict import DEFAULT_LIMITS, quality_verdict
 from scripts.inference.writers import SUMMARY_COLUMNS, ImageResultWriter
 from scripts.metrics.angles import ANGLE_NAMES
 from scripts.visualize.overlay import CURVE_COLOURS, cobb_lines, render_overlay
@@ -72,9 +72,17 @@ def test_agreement_and_its_limit():
     assert agreement == {"angle1": 2.5, "angle2": -2.0, "angle3": 0.0, "max_abs_deg": 2.5}
     assert angle_agreement([1, 2, 3], {"angles_deg": None}) is None
     check = {"status": "measured"}
-    far = {"max_abs_deg": 20.0}
+    far = {"max_abs_deg": DEFAULT_LIMITS["max_geometry_difference_deg"] + 0.5}
     reasons = quality_verdict(np.eye(8) * 0.5 + 0.2, np.zeros((8, 8)), {"min_aspect": 0}, geometry=check, agreement=far)
     assert "geometry_disagreement" in [r["check"] for r in reasons["reasons"]]
+    limited = quality_verdict(
+        np.eye(8),
+        np.zeros((8, 8)),
+        {"max_geometry_difference_deg": 10.0},
+        geometry=check,
+        agreement={"max_abs_deg": 12.0},
+    )  # the configured limit, not the default, decides
+    assert "geometry_disagreement" in [r["check"] for r in limited["reasons"]]
     near = quality_verdict(np.eye(8), np.zeros((8, 8)), geometry=check, agreement={"max_abs_deg": 3.0})
     assert "geometry_disagreement" not in [r["check"] for r in near["reasons"]]
 

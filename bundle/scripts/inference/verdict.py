@@ -61,7 +61,7 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "mask_width": [0.0704, 0.4436],
     "max_mask_gap": 0.0764,
     "max_flip_difference_deg": 15.6,
-    "max_geometry_difference_deg": 15.0,
+    "max_geometry_difference_deg": 42.2,
 }
 """The measured limits (docs/quality.md), for a caller without a config; ``configs/inference.yaml`` repeats them."""
 
