@@ -20,7 +20,8 @@ from tiny_bundle import CONFIGS, inference_workflow
 import scripts.data.loading
 import scripts.inference.predictor
 import scripts.inference.writers
-from scripts.inference.runner import FolderEvaluator, InferenceError, list_images
+from scripts.inference.folders import list_images
+from scripts.inference.runner import FolderEvaluator, InferenceError
 from scripts.inference.writers import SUMMARY_COLUMNS, ImageResultWriter
 
 VERSION = json.loads((CONFIGS / "metadata.json").read_text())["version"]

@@ -54,7 +54,7 @@ def write_mask_nifti(
         mask: (H, W) spine mask, 0 background and 1 spine (bool or any integer or float type holding only 0 and 1).
         output_dir: folder to write in (created when missing).
         stem: the radiograph's file stem.
-        spacing: (row, column) pixel spacing in mm, e.g. ``scripts.data.loading.used_spacing(meta)``; None when unknown.
+        spacing: (row, column) pixel spacing in mm, e.g. ``scripts.data.decode.used_spacing(meta)``; None when unknown.
 
     Returns:
         The path written.

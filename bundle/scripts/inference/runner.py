@@ -2,7 +2,7 @@
 """Inference on a folder of radiographs: every file tried, every failure named, nothing overwritten by surprise.
 
 ``configs/inference.yaml`` runs a MONAI evaluator, :class:`FolderEvaluator`, over its ``dataset`` of the folder's
-images (:func:`list_images`, subfolders included, read by :class:`FolderDataset`), with its ``handlers``:
+images (:func:`scripts.inference.folders.list_images`, subfolders included, read by :class:`FolderDataset`), with its ``handlers``:
 
 - :class:`ImageResultSaver` writes each image's ``<stem>.json``, ``_mask.png``, ``_cam.png`` and ``_overlay.png``
   (through :class:`scripts.inference.writers.ImageResultWriter`) as its iteration completes;
@@ -35,13 +35,12 @@ from monai.engines import SupervisedEvaluator
 
 from scripts.flags import as_flag
 from scripts.inference.engine import InferenceEvaluator
-from scripts.inference.folders import IMAGE_SUFFIXES, list_images
+from scripts.inference.folders import IMAGE_SUFFIXES
 from scripts.inference.writers import SUMMARY_NAME, ImageResultWriter, output_paths, refuse_existing, write_summary
 
 __all__ = [
     "DONE_KEY",
     "ERROR_KEY",
-    "IMAGE_SUFFIXES",
     "FolderDataset",
     "FolderEvaluator",
     "ImageResultSaver",
@@ -49,7 +48,6 @@ __all__ = [
     "SummarySaver",
     "complete_stems",
     "failure_reason",
-    "list_images",
     "refuse_existing",
     "resume_mode",
 ]
@@ -110,7 +108,7 @@ def _files(image: Any, count: int) -> list[str]:
 
 
 class FolderDataset(Dataset):
-    """MONAI's ``Dataset`` of :func:`list_images` records, where a file that cannot be read is a failure record.
+    """MONAI's ``Dataset`` of :func:`~scripts.inference.folders.list_images` records, where a file that cannot be read is a failure record.
 
     A record whose ``transform`` (the bundle's ``preprocessing``) raises is returned as ``{"name", "image" (its path),
     "stem", "error"}``, ``error`` being :func:`failure_reason` of the exception, so that one bad file neither stops the
@@ -119,7 +117,7 @@ class FolderDataset(Dataset):
     is returned untransformed as ``{"name", "image", "stem", "done": True}``: the file is not even read.
 
     Args:
-        data: the records of :func:`list_images`.
+        data: the records of :func:`~scripts.inference.folders.list_images`.
         transform: the bundle's ``preprocessing``.
     """
 

@@ -3,7 +3,7 @@
 
 The bundle's own stage configs read the AASCE layout and render the spine mask from the 68 landmarks. A MONAI Label
 datastore has none of that: it holds radiographs and the spine masks annotators drew, one mask file per image
-(any file :func:`scripts.data.loading.read_grayscale` reads; any non-zero pixel is spine). :func:`pair_preprocessing`
+(any file :func:`scripts.data.decode.read_grayscale` reads; any non-zero pixel is spine). :func:`pair_preprocessing`
 builds the transforms that make such a pair look like a stage (a) record: ``image`` and ``label`` ``(1, h, w)``
 resized and padded like the bundle's, and ``angles`` unknown (NaN: stage (a) never reads them, and a NaN would show at
 once if anything did).
