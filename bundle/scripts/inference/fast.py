@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from scripts.data.resize_geometry import resize_pad_geometry, warp_array
 from scripts.flags import as_flag
 from scripts.inference.folders import list_images
 from scripts.inference.onnx_model import ExportedModel, open_export
-from scripts.inference.verdict import DEFAULT_LIMITS, quality_verdict
+from scripts.inference.verdict import merged_limits, quality_verdict
 from scripts.inference.writers import SUMMARY_NAME, ImageResultWriter, output_paths, refuse_existing, write_summary
 
 __all__ = ["FastPredictor", "Radiograph", "main", "read_settings"]
@@ -114,7 +115,8 @@ class FastPredictor:
 
     Args:
         model: the export under ONNX Runtime.
-        settings: :func:`read_settings`.
+        settings: :func:`read_settings`; its ``outputs`` decide whether the CAM is brought back to the radiograph's
+            size (only the CAM picture and the overlay show it).
 
     Raises:
         ValueError: on ``flip_tta`` (the workflow serves it), or quality limits that are not checks.
@@ -123,20 +125,18 @@ class FastPredictor:
     def __init__(self, model: ExportedModel, settings: Mapping[str, Any]) -> None:
         if model.flip_tta or as_flag(settings["flip_tta"], "flip_tta"):
             raise ValueError("flip_tta averages in the network: run it through the bundle workflow (run inference).")
-        unknown = sorted(set(settings["quality"] or {}) - set(DEFAULT_LIMITS))
-        if unknown:
-            raise ValueError(f"quality limits {unknown} are not checks; known: {sorted(DEFAULT_LIMITS)}.")
         self.model = model
         self.settings = settings
         self.flip_check = as_flag(settings["quality_flip_check"], "quality_flip_check")
-        self.limits = {**DEFAULT_LIMITS, **(settings["quality"] or {})}
+        self.with_cam = bool({"cam", "overlay"} & set(settings["outputs"]))
+        self.limits = merged_limits(settings["quality"])
 
     def _network(self, image: np.ndarray) -> np.ndarray:
         return self.model(np.ascontiguousarray(image[None], dtype=np.float32))[0]
 
     def __call__(self, path: str | Path) -> dict[str, Any]:
         """The prediction of one file: ``image_original`` (:class:`Radiograph`), ``mask`` ``(H, W)`` uint8, ``cam``
-        ``(H, W)`` float32 in [0, 1], ``angles`` ``(3,)`` degrees, ``quality``, and for a vertebra-level N_S
+        ``(H, W)`` float32 in [0, 1] (when an output shows it), ``angles`` ``(3,)`` degrees, ``quality``, and for a vertebra-level N_S
         ``geometry`` and ``agreement``.
 
         Raises:
@@ -160,14 +160,16 @@ class FastPredictor:
         if self.flip_check:
             mirrored = self._network(image[..., ::-1])
             flipped = mirrored[classes + 1 :].mean(axis=(-2, -1)).astype(np.float64)
-        # spine probability and CAM back to the radiograph's pixels, as the workflow's Invertd does (bilinear)
-        restored = warp_array(np.stack([seg[1:].sum(axis=0), cam]), geometry.inverse, (height, width), mode="bilinear")
+        # spine probability (and CAM) back to the radiograph's pixels, as the workflow's Invertd does (bilinear)
+        maps = np.stack([seg[1:].sum(axis=0), cam] if self.with_cam else [seg[1:].sum(axis=0)])
+        restored = warp_array(maps, geometry.inverse, (height, width), mode="bilinear")
         prediction: dict[str, Any] = {
             "image_original": Radiograph(pixels, meta),
             "mask": (restored[0] > float(self.settings["mask_threshold"])).astype(np.uint8),
-            "cam": np.clip(restored[1], 0.0, 1.0).astype(np.float32),
             "angles": angles,
         }
+        if self.with_cam:
+            prediction["cam"] = np.clip(restored[1], 0.0, 1.0).astype(np.float32)
         if classes > 2:
             from scripts.geometry.record import angle_agreement, geometry_record  # SciPy: vertebra models only
 
@@ -198,8 +200,7 @@ def _records(inputs: Sequence[str]) -> list[dict[str, str]]:
             records += [{**r, "name": prefix + r["name"], "stem": prefix + r["stem"]} for r in found]
         else:
             records.append({"image": str(path), "name": path.name, "stem": path.stem})
-    stems = [record["stem"] for record in records]
-    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    repeated = sorted(stem for stem, count in Counter(record["stem"] for record in records).items() if count > 1)
     if repeated:
         raise ValueError(f"several inputs would write the same outputs {repeated}: run them into separate folders.")
     return records

@@ -94,9 +94,10 @@ class ExportedModel:
         return self.session.run(None, {"image": image})[0]
 
 
-def find_export(cache_dir: str | Path, checkpoint: str | Path, flip_tta: bool = False) -> Path | None:
-    """The newest export of ``checkpoint`` (any input size and torch version, this format and ``flip_tta``), or None."""
-    pattern = f"seg4reg-{file_md5(checkpoint)}-*-tta{int(flip_tta)}-torch*-f{EXPORT_FORMAT}.onnx"
+def find_export(cache_dir: str | Path, checkpoint_md5: str, flip_tta: bool = False) -> Path | None:
+    """The newest export of the checkpoint of this MD5 (any input size and torch version; this format and
+    ``flip_tta``), or None."""
+    pattern = f"seg4reg-{checkpoint_md5}-*-tta{int(flip_tta)}-torch*-f{EXPORT_FORMAT}.onnx"
     found = sorted(Path(cache_dir).expanduser().glob(pattern), key=lambda path: path.stat().st_mtime)
     return found[-1] if found else None
 
@@ -113,13 +114,14 @@ def open_export(cache_dir: str | Path, checkpoint: str | Path, threads: int | No
         raise FileNotFoundError(
             f"{checkpoint}: no such checkpoint (the model.pt training leaves in its models/ folder)."
         )
-    path = find_export(cache_dir, checkpoint)
+    checkpoint_md5 = file_md5(checkpoint)
+    path = find_export(cache_dir, checkpoint_md5)
     if path is None:
         raise FileNotFoundError(
             f"{checkpoint}: no ONNX export of it in {cache_dir}; export it once with: python -m monai.bundle run "
             f"export_onnx --config_file bundle/configs/inference.yaml --ckpt_dir {checkpoint.parent}"
         )
     model = ExportedModel(path, threads)
-    if model.checkpoint_md5 != path.name.split("-")[1]:
-        raise ValueError(f"{path}: records checkpoint MD5 {model.checkpoint_md5}, not the one its name carries.")
+    if model.checkpoint_md5 != checkpoint_md5:
+        raise ValueError(f"{path}: exported from a checkpoint of MD5 {model.checkpoint_md5}, not {checkpoint}.")
     return model

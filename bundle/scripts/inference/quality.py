@@ -14,7 +14,7 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from scripts.inference.verdict import DEFAULT_LIMITS, quality_verdict, regressor_status
+from scripts.inference.verdict import merged_limits, quality_verdict, regressor_status
 
 __all__ = ["QualityCheckd"]
 
@@ -43,10 +43,7 @@ class QualityCheckd(MapTransform):
         quality_key: str = "quality",
     ) -> None:
         super().__init__(keys)
-        unknown = sorted(set(limits or {}) - set(DEFAULT_LIMITS))
-        if unknown:
-            raise ValueError(f"quality limits {unknown} are not checks; known: {sorted(DEFAULT_LIMITS)}.")
-        self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self.limits = merged_limits(limits)
         self.mask_key = mask_key
         self.quality_key = quality_key
         self.regressor = regressor_status(checkpoint) if checkpoint else "unknown"

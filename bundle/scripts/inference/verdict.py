@@ -47,6 +47,7 @@ __all__ = [
     "image_roughness",
     "mask_reasons",
     "mask_statistics",
+    "merged_limits",
     "quality_verdict",
     "regressor_status",
 ]
@@ -183,6 +184,18 @@ def mask_reasons(mask: np.ndarray, limits: Mapping[str, Any]) -> list[dict[str, 
     if stats["gap"] > limits["max_mask_gap"]:
         reasons.append(_reason("mask_gap", stats["gap"], limits["max_mask_gap"]))
     return reasons
+
+
+def merged_limits(limits: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The limits of every check: ``limits`` over :data:`DEFAULT_LIMITS`.
+
+    Raises:
+        ValueError: naming the keys of ``limits`` that are not checks (a typo would otherwise be ignored silently).
+    """
+    unknown = sorted(set(limits or {}) - set(DEFAULT_LIMITS))
+    if unknown:
+        raise ValueError(f"quality limits {unknown} are not checks; known: {sorted(DEFAULT_LIMITS)}.")
+    return {**DEFAULT_LIMITS, **(limits or {})}
 
 
 def quality_verdict(

@@ -225,7 +225,8 @@ class ImageResultWriter:
 
         Args:
             prediction: the postprocessed prediction (see the class): ``image_original`` ``(1, H, W)`` in [0, 1],
-                ``mask`` ``(H, W)`` in {0, 1}, ``cam`` ``(H, W)`` in [0, 1], ``angles`` ``(3,)`` in degrees.
+                ``mask`` ``(H, W)`` in {0, 1}, ``cam`` ``(H, W)`` in [0, 1] (read only when the CAM picture or the
+                overlay is written), ``angles`` ``(3,)`` in degrees.
             output_dir: the folder of the files (:func:`output_paths` of the prediction's ``stem``).
 
         Returns:
@@ -237,7 +238,8 @@ class ImageResultWriter:
                 record[key] = prediction[key]
         stem = prediction.get("stem") or Path(record["file"]).stem
         paths = output_paths(output_dir, stem, self.outputs)
-        mask, cam = np.asarray(prediction["mask"]), np.asarray(prediction["cam"])
+        mask = np.asarray(prediction["mask"])
+        cam = np.asarray(prediction["cam"]) if {"cam", "overlay"} & set(paths) else None  # only these show it
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
         paths["json"].unlink(missing_ok=True)  # from here until the new JSON lands, the image reads as incomplete
         level = self.png_compress_level
