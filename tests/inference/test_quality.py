@@ -42,6 +42,7 @@ def _checks(result: dict) -> list[str]:
 
 def test_config_limits_are_the_known_checks() -> None:
     assert set(LIMITS) == set(DEFAULT_LIMITS)
+    assert LIMITS == DEFAULT_LIMITS  # the config repeats the measured limits for its reader: the two must not drift
 
 
 def test_a_plausible_prediction_is_ok() -> None:

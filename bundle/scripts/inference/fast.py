@@ -41,7 +41,14 @@ from scripts.flags import as_flag
 from scripts.inference.folders import list_images
 from scripts.inference.onnx_model import ExportedModel, open_export
 from scripts.inference.verdict import merged_limits, quality_verdict
-from scripts.inference.writers import SUMMARY_NAME, ImageResultWriter, output_paths, refuse_existing, write_summary
+from scripts.inference.writers import (
+    CAM_OUTPUTS,
+    SUMMARY_NAME,
+    ImageResultWriter,
+    output_paths,
+    refuse_existing,
+    write_summary,
+)
 
 __all__ = ["FastPredictor", "Radiograph", "main", "read_settings"]
 
@@ -128,7 +135,7 @@ class FastPredictor:
         self.model = model
         self.settings = settings
         self.flip_check = as_flag(settings["quality_flip_check"], "quality_flip_check")
-        self.with_cam = bool({"cam", "overlay"} & set(settings["outputs"]))
+        self.with_cam = bool(CAM_OUTPUTS & set(settings["outputs"]))
         self.limits = merged_limits(settings["quality"])
 
     def _network(self, image: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ from scripts.inference.nifti import MASK_NIFTI_SUFFIX, write_mask_nifti
 from scripts.visualize.overlay import render_overlay
 
 __all__ = [
+    "CAM_OUTPUTS",
     "OPTIONAL_OUTPUTS",
     "OUTPUT_SUFFIXES",
     "SUMMARY_COLUMNS",
@@ -68,6 +69,7 @@ OUTPUT_SUFFIXES: dict[str, str] = {
     "overlay": "_overlay.png",
 }
 OPTIONAL_OUTPUTS: tuple[str, ...] = tuple(kind for kind in OUTPUT_SUFFIXES if kind != "json")
+CAM_OUTPUTS = frozenset({"cam", "overlay"})  # the outputs that show the CAM: without them it is never read
 SUMMARY_NAME = "summary.csv"
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "name",
@@ -239,7 +241,7 @@ class ImageResultWriter:
         stem = prediction.get("stem") or Path(record["file"]).stem
         paths = output_paths(output_dir, stem, self.outputs)
         mask = np.asarray(prediction["mask"])
-        cam = np.asarray(prediction["cam"]) if {"cam", "overlay"} & set(paths) else None  # only these show it
+        cam = np.asarray(prediction["cam"]) if CAM_OUTPUTS & set(paths) else None
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
         paths["json"].unlink(missing_ok=True)  # from here until the new JSON lands, the image reads as incomplete
         level = self.png_compress_level
